@@ -1,0 +1,159 @@
+/**
+ * The typed errors of every stage of a sluice pipeline.
+ *
+ * Each error says what happened and what to do about it, with the numbers a person needs to act
+ * (limits, offsets, lengths). Errors that end a connection carry the connection's identity when a
+ * session attaches it.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+import type { ParseError } from "effect/ParseResult"
+
+const FrameTooLargeBase: ReturnType<typeof Data.TaggedError<"FrameTooLarge">> = Data.TaggedError("FrameTooLarge")
+const MalformedFrameBase: ReturnType<typeof Data.TaggedError<"MalformedFrame">> = Data.TaggedError("MalformedFrame")
+const PacketDecodeErrorBase: ReturnType<typeof Data.TaggedError<"PacketDecodeError">> = Data.TaggedError(
+  "PacketDecodeError"
+)
+const PacketEncodeErrorBase: ReturnType<typeof Data.TaggedError<"PacketEncodeError">> = Data.TaggedError(
+  "PacketEncodeError"
+)
+const HandlerErrorBase: ReturnType<typeof Data.TaggedError<"HandlerError">> = Data.TaggedError("HandlerError")
+const HandlerTimeoutBase: ReturnType<typeof Data.TaggedError<"HandlerTimeout">> = Data.TaggedError("HandlerTimeout")
+
+/**
+ * A frame announced (or accumulated) more bytes than the framer's `maxFrameLength`.
+ * Raised on the header, before any body byte is buffered.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class FrameTooLarge extends FrameTooLargeBase<{
+  /** The framer that raised it, e.g. `"lengthField"`. */
+  readonly framer: string
+  /** The frame length that was announced or reached, header included. */
+  readonly length: number
+  /** The configured `maxFrameLength`. */
+  readonly limit: number
+  /** Bytes of the stream consumed before the offending frame started. */
+  readonly offset: number
+}> {
+  override get message(): string {
+    return `${this.framer}: a frame of ${this.length} bytes exceeds maxFrameLength ${this.limit} ` +
+      `(stream offset ${this.offset}); raise maxFrameLength if the peer is trusted, otherwise the connection is closed`
+  }
+}
+
+/**
+ * Why a byte stream could not be split into frames.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type MalformedReason =
+  | "Truncated"
+  | "NegativeLength"
+  | "LengthOverflow"
+  | "HeaderTooShort"
+  | "VarintTooLong"
+  | "InvalidLength"
+  | "Protocol"
+
+/**
+ * The bytes cannot be framed: the stream can no longer be trusted and the connection that sent them
+ * is closed. `"Truncated"` means the input ended inside a frame.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MalformedFrame extends MalformedFrameBase<{
+  readonly framer: string
+  readonly reason: MalformedReason
+  /** Bytes of the stream consumed before the offending frame started. */
+  readonly offset: number
+  /** What was found, in words. */
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `${this.framer}: malformed frame (${this.reason}) at stream offset ${this.offset}: ${this.detail}`
+  }
+}
+
+/**
+ * The errors a framer can raise.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type FrameError = FrameTooLarge | MalformedFrame
+
+/**
+ * A frame's bytes could not be decoded into a packet. `cause` is the underlying failure: a Schema
+ * `ParseError` for `Packet.schema`, or whatever a hand-written codec reported.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PacketDecodeError extends PacketDecodeErrorBase<{
+  readonly codec: string
+  readonly cause: ParseError | unknown
+  /** The frame's length in bytes. */
+  readonly length: number
+}> {
+  override get message(): string {
+    const cause = this.cause
+    const detail = cause !== null && typeof cause === "object" && "message" in cause
+      ? String(cause.message)
+      : String(cause)
+    return `${this.codec}: cannot decode a packet of ${this.length} bytes: ${detail}`
+  }
+}
+
+/**
+ * A message could not be encoded for the wire.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PacketEncodeError extends PacketEncodeErrorBase<{
+  readonly codec: string
+  readonly cause: ParseError | unknown
+}> {
+  override get message(): string {
+    const cause = this.cause
+    const detail = cause !== null && typeof cause === "object" && "message" in cause
+      ? String(cause.message)
+      : String(cause)
+    return `${this.codec}: cannot encode a message: ${detail}`
+  }
+}
+
+/**
+ * A handler threw (sync handlers) or died (Effect handlers). A handler's own typed error is never
+ * wrapped: it stays in the pipeline's error union as it is.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class HandlerError extends HandlerErrorBase<{
+  readonly cause: unknown
+}> {
+  override get message(): string {
+    const cause = this.cause
+    return `handler failed: ${cause instanceof Error ? cause.message : String(cause)}`
+  }
+}
+
+/**
+ * A handler did not finish within the session's `handlerTimeout`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class HandlerTimeout extends HandlerTimeoutBase<{
+  readonly timeoutMillis: number
+}> {
+  override get message(): string {
+    return `handler did not finish within ${this.timeoutMillis} ms (handlerTimeout)`
+  }
+}

@@ -1,0 +1,20 @@
+/**
+ * sluice: typed, resource-safe network pipelines on Effect.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as Bytes from "./Bytes.ts"
+/** @since 0.1.0 */
+export * as Codec from "./Codec.ts"
+/** @since 0.1.0 */
+export * as Errors from "./Errors.ts"
+/** @since 0.1.0 */
+export * as Frame from "./Frame.ts"
+/** @since 0.1.0 */
+export * as Handler from "./Handler.ts"
+/** @since 0.1.0 */
+export * as Packet from "./Packet.ts"
+/** @since 0.1.0 */
+export * as Pipeline from "./Pipeline.ts"

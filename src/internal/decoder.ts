@@ -1,0 +1,210 @@
+import * as Bytes from "../Bytes.ts"
+import { type FrameError, MalformedFrame } from "../Errors.ts"
+import type { Cursor, Framer } from "../Frame.ts"
+import { Status } from "./status.ts"
+
+const makeCursor = (): Cursor => ({
+  frameStart: 0,
+  frameEnd: 0,
+  next: 0,
+  need: 0,
+  offset: 0,
+  resume: 0,
+  error: undefined
+})
+
+/**
+ * The incremental frame decoder: owns the cumulation buffer for one byte stream and drives a
+ * framer's `read` over it. Pull-based so that a caller can stop between frames (a handler that
+ * suspends) and carry on later without losing its place.
+ *
+ * Frames that lie inside the fed chunk are views of it; frames that span chunks are assembled in
+ * the cumulation buffer and handed out as arrays of their own.
+ */
+export class FrameDecoder {
+  /** The first error met; once set, the decoder yields nothing more. */
+  error: FrameError | undefined = undefined
+  /** Total bytes needed for the frame in progress, when its header told (0 otherwise). */
+  need = 0
+  /** Bytes of the stream consumed by decoded frames. */
+  consumed = 0
+
+  private readonly cursor: Cursor = makeCursor()
+  private cum: Uint8Array = Bytes.empty
+  private cumStart = 0
+  private cumEnd = 0
+  private input: Uint8Array = Bytes.empty
+  private inPos = 0
+  private resume = 0
+
+  constructor(readonly framer: Framer) {}
+
+  /** Bytes held in the cumulation buffer (a partial frame). */
+  get buffered(): number {
+    return this.cumEnd - this.cumStart
+  }
+
+  /** Sets the next chunk of input. Call `next()` until it returns `undefined` before feeding again. */
+  feed(chunk: Uint8Array): void {
+    this.input = chunk
+    this.inPos = 0
+  }
+
+  /**
+   * The next whole frame, or `undefined` when more bytes are needed (the rest of the input is then
+   * kept) or an error was met (`error` tells).
+   */
+  next(): Uint8Array | undefined {
+    if (this.error !== undefined) return undefined
+    return this.cumEnd > this.cumStart ? this.nextFromCumulation() : this.nextFromInput()
+  }
+
+  /** Ends the stream: a partial frame left over is `MalformedFrame` with reason `"Truncated"`. */
+  end(): FrameError | undefined {
+    if (this.error !== undefined) return this.error
+    const left = this.buffered + (this.input.length - this.inPos)
+    if (left > 0) {
+      this.error = new MalformedFrame({
+        framer: this.framer.name,
+        reason: "Truncated",
+        offset: this.consumed,
+        detail: `the input ended ${left} bytes into a frame` +
+          (this.need > 0 ? ` of ${this.need} bytes` : " whose header was incomplete")
+      })
+      return this.error
+    }
+    return undefined
+  }
+
+  private nextFromInput(): Uint8Array | undefined {
+    const input = this.input
+    const start = this.inPos
+    const end = input.length
+    if (start === end) return undefined
+    const cursor = this.cursor
+    cursor.offset = this.consumed
+    cursor.resume = this.resume
+    switch (this.framer.read(input, start, end, cursor)) {
+      case Status.Complete: {
+        this.inPos = cursor.next
+        this.consumed += cursor.next - start
+        this.resume = 0
+        return input.subarray(cursor.frameStart, cursor.frameEnd)
+      }
+      case Status.NeedBytes: {
+        this.need = cursor.need
+        this.keep(input, start, end, cursor.need)
+        this.inPos = end
+        return undefined
+      }
+      case Status.NeedHeader: {
+        this.resume = cursor.resume
+        this.keep(input, start, end, 0)
+        this.inPos = end
+        return undefined
+      }
+      default: {
+        this.error = cursor.error
+        return undefined
+      }
+    }
+  }
+
+  private nextFromCumulation(): Uint8Array | undefined {
+    const cursor = this.cursor
+    const framer = this.framer
+    for (;;) {
+      // Move only as many input bytes as the frame in progress can use, so that the frames after it
+      // stay zero-copy views of the input, and a header announcing too much fails before its body
+      // is buffered.
+      const available = this.input.length - this.inPos
+      const have = this.cumEnd - this.cumStart
+      const want = this.need > 0 ? this.need - have : Math.max(framer.probe - have, 0)
+      const take = Math.min(want, available)
+      if (take > 0) {
+        this.append(this.input.subarray(this.inPos, this.inPos + take))
+        this.inPos += take
+      } else if (this.need > 0 && have < this.need) {
+        return undefined
+      }
+      cursor.offset = this.consumed
+      cursor.resume = this.resume
+      const cum = this.cum
+      const start = this.cumStart
+      const end = this.cumEnd
+      switch (framer.read(cum, start, end, cursor)) {
+        case Status.Complete: {
+          this.need = 0
+          this.resume = 0
+          this.consumed += cursor.next - start
+          if (cursor.next === end) {
+            // The frame is the tail of the cumulation: hand the array over instead of copying it.
+            const frame = cum.subarray(cursor.frameStart, cursor.frameEnd)
+            this.cum = Bytes.empty
+            this.cumStart = this.cumEnd = 0
+            return frame
+          }
+          this.cumStart = cursor.next
+          return cum.slice(cursor.frameStart, cursor.frameEnd)
+        }
+        case Status.NeedBytes: {
+          this.need = cursor.need
+          // Memory grows with the bytes that arrive, never with what a header announces.
+          if (this.inPos === this.input.length) return undefined
+          continue
+        }
+        case Status.NeedHeader: {
+          this.resume = cursor.resume
+          if (this.inPos === this.input.length) return undefined
+          if (take === 0) {
+            this.error = new MalformedFrame({
+              framer: framer.name,
+              reason: "Protocol",
+              offset: this.consumed,
+              detail: `the framer asked for more header bytes than its probe of ${framer.probe}`
+            })
+            return undefined
+          }
+          continue
+        }
+        default: {
+          this.error = cursor.error
+          return undefined
+        }
+      }
+    }
+  }
+
+  /** Keeps `input[start, end)` as the start of a partial frame of `total` bytes (0: unknown). */
+  private keep(input: Uint8Array, start: number, end: number, total: number): void {
+    const size = end - start
+    this.cum = new Uint8Array(total > 0 ? Math.min(total, Math.max(size * 2, 65536)) : Math.max(size * 2, 256))
+    this.cum.set(input.subarray(start, end))
+    this.cumStart = 0
+    this.cumEnd = size
+  }
+
+  /** Makes room for `n` more bytes after `cumEnd`, compacting before growing. */
+  private reserve(n: number): void {
+    const have = this.cumEnd - this.cumStart
+    if (this.cumEnd + n <= this.cum.length) return
+    if (have + n <= this.cum.length && this.cumStart > 0) {
+      this.cum.copyWithin(0, this.cumStart, this.cumEnd)
+    } else {
+      let capacity = Math.max(this.cum.length * 2, 256)
+      while (capacity < have + n) capacity *= 2
+      if (this.need > 0) capacity = Math.max(Math.min(capacity, this.need), have + n)
+      const next = new Uint8Array(capacity)
+      next.set(this.cum.subarray(this.cumStart, this.cumEnd))
+      this.cum = next
+    }
+    this.cumEnd = have
+    this.cumStart = 0
+  }
+
+  private append(bytes: Uint8Array): void {
+    this.reserve(bytes.length)
+    this.cum.set(bytes, this.cumEnd)
+    this.cumEnd += bytes.length
+  }
+}
