@@ -20,6 +20,17 @@ const PacketEncodeErrorBase: ReturnType<typeof Data.TaggedError<"PacketEncodeErr
 )
 const HandlerErrorBase: ReturnType<typeof Data.TaggedError<"HandlerError">> = Data.TaggedError("HandlerError")
 const HandlerTimeoutBase: ReturnType<typeof Data.TaggedError<"HandlerTimeout">> = Data.TaggedError("HandlerTimeout")
+const IdleTimeoutBase: ReturnType<typeof Data.TaggedError<"IdleTimeout">> = Data.TaggedError("IdleTimeout")
+const WriteTimeoutBase: ReturnType<typeof Data.TaggedError<"WriteTimeout">> = Data.TaggedError("WriteTimeout")
+const OutboundOverflowBase: ReturnType<typeof Data.TaggedError<"OutboundOverflow">> = Data.TaggedError(
+  "OutboundOverflow"
+)
+const ConnectionClosedBase: ReturnType<typeof Data.TaggedError<"ConnectionClosed">> = Data.TaggedError(
+  "ConnectionClosed"
+)
+const TransportErrorBase: ReturnType<typeof Data.TaggedError<"TransportError">> = Data.TaggedError("TransportError")
+const ConnectTimeoutBase: ReturnType<typeof Data.TaggedError<"ConnectTimeout">> = Data.TaggedError("ConnectTimeout")
+const RequestTimeoutBase: ReturnType<typeof Data.TaggedError<"RequestTimeout">> = Data.TaggedError("RequestTimeout")
 
 /**
  * A frame announced (or accumulated) more bytes than the framer's `maxFrameLength`.
@@ -155,5 +166,124 @@ export class HandlerTimeout extends HandlerTimeoutBase<{
 }> {
   override get message(): string {
     return `handler did not finish within ${this.timeoutMillis} ms (handlerTimeout)`
+  }
+}
+
+/**
+ * A connection received no bytes for `timeoutMillis` (the session's `readIdleTimeout`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class IdleTimeout extends IdleTimeoutBase<{
+  readonly sessionId: string
+  readonly remoteAddress: string
+  readonly timeoutMillis: number
+}> {
+  override get message(): string {
+    return `session ${this.sessionId} (${this.remoteAddress}): no bytes received for ${this.timeoutMillis} ms ` +
+      `(readIdleTimeout); closed`
+  }
+}
+
+/**
+ * Bytes queued for a connection could not be written within `timeoutMillis`: the peer does not
+ * read (the session's `writeTimeout`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class WriteTimeout extends WriteTimeoutBase<{
+  readonly sessionId: string
+  readonly remoteAddress: string
+  readonly timeoutMillis: number
+  /** Bytes still queued when the time ran out. */
+  readonly queuedBytes: number
+}> {
+  override get message(): string {
+    return `session ${this.sessionId} (${this.remoteAddress}): ${this.queuedBytes} queued bytes not written within ` +
+      `${this.timeoutMillis} ms (writeTimeout): the peer is not reading; closed`
+  }
+}
+
+/**
+ * A message could not be queued because the connection's outbound bytes would exceed
+ * `maxOutboundBytes`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class OutboundOverflow extends OutboundOverflowBase<{
+  readonly sessionId: string
+  readonly remoteAddress: string
+  readonly queuedBytes: number
+  readonly limit: number
+}> {
+  override get message(): string {
+    return `session ${this.sessionId} (${this.remoteAddress}): ${this.queuedBytes} bytes already queued, ` +
+      `maxOutboundBytes is ${this.limit}; the message was not sent`
+  }
+}
+
+/**
+ * The connection is closed (or closed while a call was in flight).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConnectionClosed extends ConnectionClosedBase<{
+  readonly remoteAddress: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `connection to ${this.remoteAddress} closed: ${this.reason}`
+  }
+}
+
+/**
+ * The transport failed: listen, connect, TLS handshake, or a socket error such as a reset.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TransportError extends TransportErrorBase<{
+  readonly operation: "listen" | "connect" | "handshake" | "read" | "write" | "close"
+  readonly address: string
+  readonly cause: unknown
+}> {
+  override get message(): string {
+    const cause = this.cause
+    const detail = cause instanceof Error ? cause.message : String(cause)
+    return `${this.operation} ${this.address} failed: ${detail}`
+  }
+}
+
+/**
+ * Connecting took longer than the `connectTimeout`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConnectTimeout extends ConnectTimeoutBase<{
+  readonly address: string
+  readonly timeoutMillis: number
+}> {
+  override get message(): string {
+    return `connect to ${this.address} did not complete within ${this.timeoutMillis} ms (connectTimeout)`
+  }
+}
+
+/**
+ * A request got no reply within its timeout.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RequestTimeout extends RequestTimeoutBase<{
+  readonly address: string
+  readonly timeoutMillis: number
+}> {
+  override get message(): string {
+    return `request to ${this.address} got no reply within ${this.timeoutMillis} ms`
   }
 }

@@ -36,6 +36,8 @@ export type Packet<Decoded, Encoded = Decoded> = Codec.Codec<
 export type Format = "json" | "msgpack"
 
 const textDecoder = new TextDecoder("utf-8", { fatal: true })
+// `utf8` decodes exactly what `encode` wrote: a leading U+FEFF is text, not a byte order mark to drop.
+const exactTextDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 const textEncoder = new TextEncoder()
 
 /**
@@ -113,7 +115,7 @@ export const utf8: Packet<string> = Codec.makeUnsafe({
   name: "utf8",
   decode: (bytes) => {
     try {
-      return textDecoder.decode(bytes)
+      return exactTextDecoder.decode(bytes)
     } catch (cause) {
       throw new PacketDecodeError({ codec: "utf8", cause, length: bytes.length })
     }

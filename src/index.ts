@@ -18,3 +18,11 @@ export * as Handler from "./Handler.ts"
 export * as Packet from "./Packet.ts"
 /** @since 0.1.0 */
 export * as Pipeline from "./Pipeline.ts"
+/** @since 0.1.0 */
+export * as Server from "./Server.ts"
+/** @since 0.1.0 */
+export * as Session from "./Session.ts"
+/** @since 0.1.0 */
+export * as Transport from "./Transport.ts"
+/** @since 0.1.0 */
+export * as Client from "./Client.ts"

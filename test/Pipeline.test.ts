@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Schema, Stream } from "effect"
+import { Chunk, Effect, Either, Fiber, Schema, Stream, TestClock } from "effect"
 import { Bytes, Codec, Frame, Handler, Packet, Pipeline } from "../src/index.ts"
 
 const Request = Schema.Struct({
@@ -119,5 +119,94 @@ describe("Pipeline", () => {
         Stream.runCollect
       )
       expect(replies(out)).toEqual(requests.map((r) => ({ id: r.id, sum: r.id })))
+    }))
+
+  it.live("concurrent(n) keeps request order when handlers finish out of order, with exactly n in flight at the peak", () =>
+    Effect.gen(function* () {
+      const limit = 4
+      let running = 0
+      let peak = 0
+      const pipeline = Pipeline.make({
+        framer,
+        codec,
+        handler: Handler.effect((req: Request) =>
+          Effect.gen(function* () {
+            running++
+            peak = Math.max(peak, running)
+            // Later requests finish first within each window.
+            yield* Effect.sleep(`${(limit - (req.id % limit)) * 3} millis`)
+            running--
+            return add(req)
+          })
+        ).pipe(Handler.concurrent(limit))
+      })
+      const requests = Array.from({ length: 24 }, (_, id) => ({ id, op: "add", a: id, b: 1 }))
+      const out = yield* Stream.fromIterable(split(wire(requests), [200, 17])).pipe(
+        Pipeline.transform(pipeline),
+        Stream.runCollect
+      )
+      expect(replies(out)).toEqual(requests.map((r) => ({ id: r.id, sum: r.id + 1 })))
+      expect(peak).toBe(limit)
+    }))
+
+  it.live("concurrent(n, { ordered: false }) writes each reply as soon as it is ready", () =>
+    Effect.gen(function* () {
+      const pipeline = Pipeline.make({
+        framer,
+        codec,
+        handler: Handler.effect((req: Request) => Effect.as(Effect.sleep(`${(5 - req.id) * 10} millis`), add(req)))
+          .pipe(
+            Handler.concurrent(5, { ordered: false })
+          )
+      })
+      const requests = Array.from({ length: 5 }, (_, id) => ({ id, op: "add", a: id, b: 0 }))
+      const out = yield* Stream.make(wire(requests)).pipe(Pipeline.transform(pipeline), Stream.runCollect)
+      expect(replies(out).map((r) => (r as Response).id)).toEqual([4, 3, 2, 1, 0])
+    }))
+
+  it.live("a concurrent handler failure ends the stream with its typed error", () =>
+    Effect.gen(function* () {
+      const pipeline = Pipeline.make({
+        framer,
+        codec,
+        handler: Handler.effect((req: Request) =>
+          req.op === "refuse" ? Effect.fail(new Refused({ id: req.id })) : Effect.as(Effect.sleep("1 millis"), add(req))
+        ).pipe(Handler.concurrent(3))
+      })
+      const input = wire([{ id: 1, op: "add", a: 1, b: 1 }, { id: 2, op: "refuse", a: 0, b: 0 }])
+      const exit = yield* Stream.make(input).pipe(Pipeline.transform(pipeline), Stream.runCollect, Effect.either)
+      expect(Either.isLeft(exit) && exit.left._tag).toBe("Refused")
+    }))
+
+  it.effect("a handler answering zero or many messages", () =>
+    Effect.gen(function* () {
+      const pipeline = Pipeline.make({
+        framer: Frame.lines({ maxLength: 100 }),
+        codec: Packet.utf8,
+        handler: Handler.syncMany((line: string) => line.split(" ").filter((w) => w.length > 0))
+      })
+      const out = yield* Stream.make(Bytes.fromString("a b c\n\nd\n")).pipe(
+        Pipeline.transform(pipeline),
+        Stream.runCollect
+      )
+      expect(Bytes.toString(Bytes.concat(Chunk.toArray(out)))).toBe("a\nb\nc\nd\n")
+    }))
+
+  it.effect("handlerTimeout fails a suspended handler with HandlerTimeout", () =>
+    Effect.gen(function* () {
+      const pipeline = Pipeline.make({
+        framer,
+        codec,
+        handler: Handler.effect((req: Request) => Effect.as(Effect.never, add(req)))
+      })
+      const fiber = yield* Stream.make(wire([{ id: 1, op: "slow", a: 0, b: 0 }])).pipe(
+        Pipeline.transform(pipeline, { handlerTimeout: "1 second" }),
+        Stream.runCollect,
+        Effect.either,
+        Effect.fork
+      )
+      yield* TestClock.adjust("2 seconds")
+      const exit = yield* Fiber.join(fiber)
+      expect(Either.isLeft(exit) && exit.left._tag).toBe("HandlerTimeout")
     }))
 })

@@ -35,6 +35,8 @@ export class FrameDecoder {
   private cumEnd = 0
   private input: Uint8Array = Bytes.empty
   private inPos = 0
+  /** How many bytes at the end of the cumulation were moved there from the current input. */
+  private fromInput = 0
   private resume = 0
 
   constructor(readonly framer: Framer) {}
@@ -48,6 +50,7 @@ export class FrameDecoder {
   feed(chunk: Uint8Array): void {
     this.input = chunk
     this.inPos = 0
+    this.fromInput = 0
   }
 
   /**
@@ -124,6 +127,7 @@ export class FrameDecoder {
       if (take > 0) {
         this.append(this.input.subarray(this.inPos, this.inPos + take))
         this.inPos += take
+        this.fromInput += take
       } else if (this.need > 0 && have < this.need) {
         return undefined
       }
@@ -137,11 +141,20 @@ export class FrameDecoder {
           this.need = 0
           this.resume = 0
           this.consumed += cursor.next - start
-          if (cursor.next === end) {
+          const after = end - cursor.next
+          if (after > 0 && after <= this.fromInput) {
+            // A scanning framer was given more input than its frame took: hand the bytes after the
+            // frame back to the input, so that the frames in them stay zero-copy views of it.
+            this.inPos -= after
+            this.fromInput -= after
+            this.cumEnd = cursor.next
+          }
+          if (cursor.next === this.cumEnd) {
             // The frame is the tail of the cumulation: hand the array over instead of copying it.
             const frame = cum.subarray(cursor.frameStart, cursor.frameEnd)
             this.cum = Bytes.empty
             this.cumStart = this.cumEnd = 0
+            this.fromInput = 0
             return frame
           }
           this.cumStart = cursor.next

@@ -134,6 +134,22 @@ export class Engine<R> {
     })
   }
 
+  /**
+   * Encodes one message as a frame into `writer` (server push, client requests). Throws the
+   * codec's or the framer's typed error, leaving the writer as it was.
+   */
+  encodeMessage(writer: Bytes.Writer, value: unknown): void {
+    const mark = this.framer.begin(writer)
+    try {
+      if (this.encodeInto !== undefined) this.encodeInto(writer, value)
+      else writer.write(this.encode(value) as Uint8Array)
+      this.framer.end(writer, mark)
+    } catch (error) {
+      writer.length = mark
+      throw error
+    }
+  }
+
   /** Interrupts the handlers still running (concurrent mode). */
   interrupt(): Effect.Effect<void> {
     return this.fibers.size === 0 ? Effect.void : Fiber.interruptAll(Array.from(this.fibers))

@@ -164,12 +164,13 @@ export const varint = (options: { readonly maxFrameLength?: number | undefined }
     },
     end(writer, mark) {
       const payload = writer.length - mark - 1
-      if (payload + 1 > max) {
-        writer.length = mark
-        throw new FrameTooLarge({ framer: name, length: payload + 1, limit: max, offset: 0 })
-      }
       let headerLength = 1
       for (let v = payload; v >= 128; v = Math.floor(v / 128)) headerLength++
+      // The limit counts the header, as the decoder does.
+      if (headerLength + payload > max) {
+        writer.length = mark
+        throw new FrameTooLarge({ framer: name, length: headerLength + payload, limit: max, offset: 0 })
+      }
       if (headerLength > 1) {
         writer.ensure(headerLength - 1)
         writer.bytes.copyWithin(mark + headerLength, mark + 1, writer.length)

@@ -1,0 +1,326 @@
+/**
+ * A client connects to a server and sends requests over one connection, correlating replies with
+ * requests: in order (`"fifo"`, for protocols without ids such as RESP or HTTP/1.1 pipelining), or
+ * by an id carried in each message, so that many calls can be in flight and answered in any order.
+ *
+ * When the connection drops, calls in flight fail with `ConnectionClosed`; with a `reconnect`
+ * schedule the client connects again and later calls wait for it (up to `connectTimeout`).
+ *
+ * @example
+ * ```ts
+ * import { Client, Frame, Packet } from "sluice"
+ * import { Effect, Schema } from "effect"
+ *
+ * const Msg = Schema.Struct({ id: Schema.Number, body: Schema.String })
+ * const program = Effect.gen(function*() {
+ *   const client = yield* Client.make({
+ *     port: 7000,
+ *     framer: Frame.lengthField(),
+ *     codec: Packet.schema(Msg, "msgpack"),
+ *     correlate: { request: (m) => m.id, response: (m) => m.id }
+ *   })
+ *   const reply = yield* client.request({ id: 1, body: "hello" })
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import type * as Codec from "./Codec.ts"
+import { ConnectionClosed, ConnectTimeout, RequestTimeout, type TransportError } from "./Errors.ts"
+import type * as Frame from "./Frame.ts"
+import * as Handler from "./Handler.ts"
+import * as internal from "./internal/session.ts"
+import * as Pipeline from "./Pipeline.ts"
+import type * as Session from "./Session.ts"
+import * as Transport from "./Transport.ts"
+
+/**
+ * What a request can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type RequestError = Session.SendError | ConnectionClosed | RequestTimeout | ConnectTimeout
+
+/**
+ * A connected client.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Client<in Req, out Res> {
+  /** Sends a request and waits for its reply. */
+  request(request: Req, options?: { readonly timeout?: Duration.DurationInput | undefined }): Effect.Effect<
+    Res,
+    RequestError
+  >
+  /** Sends a message that expects no reply. */
+  send(message: Req): Effect.Effect<void, Session.SendError | ConnectTimeout | ConnectionClosed>
+  /** Whether a connection is up now. */
+  readonly connected: boolean
+  /** Requests waiting for their reply. */
+  readonly inFlight: number
+}
+
+/**
+ * Options of `make`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options<Req, Res, DE, EE> extends Transport.ConnectOptions, Session.Options {
+  readonly framer: Frame.Framer
+  /** Decodes replies, encodes requests. */
+  readonly codec: Codec.Codec<Uint8Array, Res, Req, DE, EE>
+  /**
+   * How replies find their request: `"fifo"` (the default: replies come in request order) or the
+   * id each message carries.
+   */
+  readonly correlate?:
+    | "fifo"
+    | { readonly request: (request: Req) => unknown; readonly response: (response: Res) => unknown }
+    | undefined
+  /** Messages that answer no request (server push). Default: logged and dropped. */
+  readonly onPush?: ((message: Res) => Effect.Effect<void>) | undefined
+  readonly transport?: Transport.Transport | undefined
+  /** Default 10 s. */
+  readonly connectTimeout?: Duration.DurationInput | undefined
+  /** Default 30 s; each call may set its own. */
+  readonly requestTimeout?: Duration.DurationInput | undefined
+  /**
+   * When a connection that was up drops, connect again on this schedule (e.g.
+   * `Schedule.exponential("100 millis")`). Default: no reconnect.
+   */
+  // deno-lint-ignore no-explicit-any
+  readonly reconnect?: Schedule.Schedule<any, unknown> | undefined
+}
+
+interface Call<Res> {
+  resume: (result: Effect.Effect<Res, RequestError>) => void
+  timer: ReturnType<typeof setTimeout> | undefined
+}
+
+const settle = <Res>(call: Call<Res>, result: Effect.Effect<Res, RequestError>): void => {
+  if (call.timer !== undefined) clearTimeout(call.timer)
+  const resume = call.resume
+  call.resume = ignore
+  resume(result)
+}
+
+const ignore = (): void => {}
+
+/**
+ * Connects (failing if the first attempt fails) and keeps the connection until the scope closes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <Req, Res, DE, EE>(
+  options: Options<Req, Res, DE, EE>
+): Effect.Effect<Client<Req, Res>, TransportError | ConnectTimeout, Scope.Scope> =>
+  Effect.gen(function* () {
+    const transport = options.transport ?? (yield* Transport.current)
+    const limits = internal.limitsOf(options)
+    const sweeper = new internal.Sweeper()
+    yield* Effect.forkScoped(sweeper.run)
+    const connectMillis = Duration.toMillis(Duration.decode(options.connectTimeout ?? Duration.seconds(10)))
+    const requestTimeout = options.requestTimeout ?? Duration.seconds(30)
+    const target = Transport.formatAddress(
+      options.path !== undefined
+        ? { _tag: "Unix", path: options.path }
+        : { _tag: "Tcp", host: options.host ?? "127.0.0.1", port: options.port ?? 0 }
+    )
+    const correlate = options.correlate ?? "fifo"
+    const fifo: Array<Call<Res>> = []
+    const byId = new Map<unknown, Call<Res>>()
+    let current: internal.SessionImpl<Req, void> | undefined
+    let ready = Deferred.unsafeMake<void>(undefined as never)
+    let closed = false
+
+    const onResponse = (message: Res): Array<never> => {
+      const call = correlate === "fifo" ? fifo.shift() : takeById(correlate.response(message))
+      if (call !== undefined) settle(call, Effect.succeed(message))
+      else if (options.onPush !== undefined) Effect.runFork(options.onPush(message))
+      return []
+    }
+    const takeById = (id: unknown): Call<Res> | undefined => {
+      const call = byId.get(id)
+      if (call !== undefined) byId.delete(id)
+      return call
+    }
+    const failAll = (reason: string) => {
+      const error = new ConnectionClosed({ remoteAddress: target, reason })
+      const failed = Effect.fail(error)
+      for (const call of fifo.splice(0)) settle(call, failed)
+      for (const call of byId.values()) settle(call, failed)
+      byId.clear()
+    }
+
+    const pipeline = Pipeline.make({
+      framer: options.framer,
+      codec: options.codec,
+      handler: Handler.syncMany(onResponse)
+    })
+
+    const connect = transport.connect(options).pipe(
+      Effect.timeoutFail({
+        duration: connectMillis,
+        onTimeout: () => new ConnectTimeout({ address: target, timeoutMillis: connectMillis })
+      })
+    )
+
+    /** Runs one connection to its end. */
+    const runConnection = (connection: Transport.Connection) =>
+      internal.run<Res, Req, unknown, never, void, never, never>(connection, {
+        pipeline,
+        hooks: {},
+        limits,
+        sweeper,
+        prefix: "c",
+        onStart: (session) => {
+          current = session as unknown as internal.SessionImpl<Req, void>
+          Deferred.unsafeDone(ready, Exit.void)
+        }
+      }).pipe(
+        Effect.ensuring(Effect.sync(() => {
+          current = undefined
+          ready = Deferred.unsafeMake<void>(undefined as never)
+          failAll("the connection was closed")
+        }))
+      )
+
+    const first = yield* connect
+    const reconnect = options.reconnect
+    const loop = reconnect === undefined ? runConnection(first) : runConnection(first).pipe(
+      Effect.zipRight(
+        Effect.flatMap(connect, runConnection).pipe(
+          Effect.either,
+          Effect.repeat(Schedule.passthrough(reconnect))
+        )
+      )
+    )
+    const loopFiber = yield* Effect.forkScoped(
+      Effect.ensuring(
+        loop,
+        Effect.sync(() => {
+          closed = true
+          failAll("the client stopped")
+        })
+      )
+    )
+    yield* Effect.addFinalizer(() => Fiber.interrupt(loopFiber))
+    // Wait for the first session to start.
+    yield* Deferred.await(ready)
+
+    const session = (): Effect.Effect<internal.SessionImpl<Req, void>, ConnectTimeout | ConnectionClosed> => {
+      const now = current
+      if (now !== undefined && now.isOpen) return Effect.succeed(now)
+      if (closed) return Effect.fail(new ConnectionClosed({ remoteAddress: target, reason: "the client stopped" }))
+      return Deferred.await(ready).pipe(
+        Effect.timeoutFail({
+          duration: connectMillis,
+          onTimeout: () => new ConnectTimeout({ address: target, timeoutMillis: connectMillis })
+        }),
+        Effect.flatMap(() => session())
+      )
+    }
+
+    const requestTimeoutMillis = Duration.toMillis(Duration.decode(requestTimeout))
+    // One callback per call, no fiber and no Deferred: the reply resumes the caller directly.
+    const request = (
+      message: Req,
+      callOptions?: { readonly timeout?: Duration.DurationInput | undefined }
+    ): Effect.Effect<Res, RequestError> =>
+      Effect.flatMap(session(), (s) =>
+        Effect.async<Res, RequestError>((resume) => {
+          const call: Call<Res> = { resume, timer: undefined }
+          const id = correlate === "fifo" ? undefined : correlate.request(message)
+          if (correlate === "fifo") fifo.push(call)
+          else byId.set(id, call)
+          const sent = s.sendUnsafe(message)
+          if (Exit.isExit(sent) && Exit.isFailure(sent)) {
+            forget(call, id)
+            settle(call, sent as unknown as Effect.Effect<never, Session.SendError>)
+            return
+          }
+          const timeoutMillis = callOptions?.timeout === undefined
+            ? requestTimeoutMillis
+            : Duration.toMillis(Duration.decode(callOptions.timeout))
+          if (Number.isFinite(timeoutMillis)) {
+            call.timer = setTimeout(() => {
+              forget(call, id)
+              settle(call, Effect.fail(new RequestTimeout({ address: target, timeoutMillis })))
+            }, timeoutMillis)
+          }
+          return Effect.sync(() => {
+            forget(call, id)
+            if (call.timer !== undefined) clearTimeout(call.timer)
+            call.resume = ignore
+          })
+        }))
+    // A FIFO call that gave up keeps its place, so that later replies still match; its reply is dropped.
+    const forget = (call: Call<Res>, id: unknown) => {
+      if (correlate !== "fifo" && byId.get(id) === call) byId.delete(id)
+    }
+
+    return {
+      request,
+      send: (message) => Effect.flatMap(session(), (s) => s.sendUnsafe(message)),
+      get connected() {
+        return current !== undefined && current.isOpen
+      },
+      get inFlight() {
+        return fifo.length + byId.size
+      }
+    }
+  })
+
+/**
+ * A small pool of connections to the same server; requests go round-robin.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const pool = <Req, Res, DE, EE>(
+  options: Options<Req, Res, DE, EE> & { readonly size: number }
+): Effect.Effect<Client<Req, Res>, TransportError | ConnectTimeout, Scope.Scope> =>
+  Effect.gen(function* () {
+    const clients = yield* Effect.forEach(Array.from({ length: Math.max(1, options.size) }), () => make(options))
+    let next = 0
+    const pick = (): Client<Req, Res> => {
+      for (let i = 0; i < clients.length; i++) {
+        const client = clients[(next + i) % clients.length]!
+        if (client.connected) {
+          next = (next + i + 1) % clients.length
+          return client
+        }
+      }
+      return clients[next++ % clients.length]!
+    }
+    return {
+      request: (message, callOptions) => Effect.suspend(() => pick().request(message, callOptions)),
+      send: (message) => Effect.suspend(() => pick().send(message)),
+      get connected() {
+        return clients.some((c) => c.connected)
+      },
+      get inFlight() {
+        return clients.reduce((n, c) => n + c.inFlight, 0)
+      }
+    }
+  })
+
+/**
+ * Sends a request and waits for its reply.
+ *
+ * @since 0.1.0
+ * @category requests
+ */
+export const request = <Req, Res>(client: Client<Req, Res>, message: Req): Effect.Effect<Res, RequestError> =>
+  client.request(message)

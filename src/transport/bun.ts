@@ -1,0 +1,549 @@
+/**
+ * Bun's native sockets (`Bun.listen` / `Bun.connect`) as a sluice transport.
+ *
+ * Bun delivers every socket's events through one set of handlers per listener; each socket's
+ * `Connection` lives in the socket's own `data` slot and the handlers dispatch to it.
+ *
+ * What this adapter relies on (checked on Bun 1.4.5, see test/transport-bun.test.ts):
+ * - every `data` callback gets a freshly allocated array, never reused afterwards, so chunks are
+ *   handed to `onData` without a copy and stay valid as long as the user keeps them;
+ * - `socket.write` is unbuffered and may take fewer bytes than asked: the rest is copied into the
+ *   connection's own buffer, later writes are appended to it, and each `drain` flushes all of it
+ *   in one `write`;
+ * - `socket.end()` closes both directions at once: a half-close is `socket.shutdown()`;
+ * - after our own `shutdown()`, a plain TCP socket reports the peer's FIN as a clean `close`
+ *   without an `end` callback: the adapter then calls `onEnd` itself before `onClose`;
+ * - a reset arrives as `close(socket, error)` with `ECONNRESET`; `error` fires when a handler
+ *   throws (the socket stays open: the adapter closes it) or an established TLS session fails.
+ *
+ * The module can be imported anywhere; `listen` and `connect` fail with a `TransportError` when
+ * the program does not run on Bun.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import { TransportError } from "../Errors.ts"
+import type {
+  Address,
+  Connection,
+  ConnectionHandler,
+  ConnectOptions,
+  Listener,
+  ListenOptions,
+  Transport
+} from "../Transport.ts"
+import { formatAddress } from "../Transport.ts"
+
+// ---------------------------------------------------------------------------------------------
+// The part of Bun's socket API this adapter uses (bun-types: `Bun.Socket`, `Bun.SocketHandler`).
+// ---------------------------------------------------------------------------------------------
+
+interface BunSocket {
+  data: BunConnection | undefined
+  readonly remoteAddress: string | null | undefined
+  readonly remotePort: number | null | undefined
+  readonly localAddress: string | null | undefined
+  readonly localPort: number | null | undefined
+  /** Bytes taken (possibly fewer than asked), or -1 when the socket is closed or shutting down. */
+  write(data: Uint8Array, byteOffset?: number, byteLength?: number): number
+  /** Sends FIN; reading goes on. */
+  shutdown(): void
+  /** Closes at once (SO_LINGER 0: the peer sees a reset). */
+  terminate(): void
+  pause(): void
+  resume(): void
+  setNoDelay(noDelay?: boolean): boolean
+}
+
+interface BunSocketHandler {
+  readonly binaryType?: "uint8array"
+  readonly open?: (socket: BunSocket) => void
+  readonly handshake?: (socket: BunSocket, success: boolean, authorizationError: Error | null) => void
+  readonly data: (socket: BunSocket, data: Uint8Array) => void
+  readonly drain: (socket: BunSocket) => void
+  readonly end: (socket: BunSocket) => void
+  readonly close: (socket: BunSocket, error?: Error) => void
+  readonly error: (socket: BunSocket, error: Error) => void
+  readonly connectError?: (socket: BunSocket, error: Error) => void
+}
+
+interface BunTlsOptions {
+  readonly cert?: string
+  readonly key?: string
+  readonly ca?: string
+  readonly serverName?: string
+}
+
+interface BunSocketOptions {
+  readonly hostname?: string
+  readonly port?: number
+  readonly unix?: string
+  readonly reusePort?: boolean
+  readonly allowHalfOpen: boolean
+  readonly tls?: BunTlsOptions | boolean
+  readonly socket: BunSocketHandler
+}
+
+interface BunListener {
+  readonly port?: number
+  readonly hostname?: string
+  /** Stops accepting; with `true` also closes the open connections. */
+  stop(closeActiveConnections?: boolean): void
+}
+
+interface BunApi {
+  listen(options: BunSocketOptions): BunListener
+  connect(options: BunSocketOptions): Promise<BunSocket>
+}
+
+const bunApi = (): BunApi | undefined => (globalThis as { Bun?: BunApi }).Bun
+
+const notOnBun = (): Error => new Error("the Bun transport needs the Bun runtime (globalThis.Bun is undefined)")
+
+// ---------------------------------------------------------------------------------------------
+// Connection
+// ---------------------------------------------------------------------------------------------
+
+const EMPTY = new Uint8Array(0)
+/** A write buffer that grew past this is dropped once it is empty, so idle connections stay small. */
+const RETAINED_CAPACITY = 64 * 1024
+const MIN_CAPACITY = 4 * 1024
+
+const addressOf = (host: string | null | undefined, port: number | null | undefined): Address => ({
+  _tag: "Tcp",
+  host: host ?? "",
+  port: port ?? 0
+})
+
+class BunConnection implements Connection {
+  readonly remoteAddress: Address
+  readonly localAddress: Address
+  private handler: ConnectionHandler | undefined = undefined
+
+  // Reading. Chunks that arrive while they cannot be delivered (before `start`, or while paused:
+  // TLS may hand over several decrypted records from one read) wait in `backlog`.
+  private paused = false
+  private heldForStart = false
+  private backlog: Array<Uint8Array> | undefined = undefined
+  private deliveryScheduled = false
+  private peerEnded = false
+  private endDelivered = false
+
+  // Writing: bytes the socket did not take, in pending[head, tail).
+  private pending: Uint8Array = EMPTY
+  private head = 0
+  private tail = 0
+  private ending = false
+  private shut = false
+  private destroyed = false
+
+  // Closing.
+  private socketClosed = false
+  private closeDelivered = false
+  private failure: TransportError | undefined = undefined
+  /** Set while this class calls into the socket, which may close it synchronously. */
+  private inSocketCall = false
+
+  constructor(readonly socket: BunSocket, unixPath: string | undefined) {
+    if (unixPath !== undefined) {
+      this.remoteAddress = { _tag: "Unix", path: unixPath }
+      this.localAddress = this.remoteAddress
+    } else {
+      this.remoteAddress = addressOf(socket.remoteAddress, socket.remotePort)
+      this.localAddress = addressOf(socket.localAddress, socket.localPort)
+      socket.setNoDelay(true)
+    }
+  }
+
+  /** Pauses the socket until `start`, when it was not started synchronously. */
+  holdUntilStart(): void {
+    if (this.handler !== undefined || this.socketClosed) return
+    this.heldForStart = true
+    this.socket.pause()
+  }
+
+  start(handler: ConnectionHandler): void {
+    if (this.handler !== undefined) return
+    this.handler = handler
+    if (this.heldForStart) {
+      this.heldForStart = false
+      if (!this.paused && !this.socketClosed) this.socket.resume()
+    }
+    if (this.backlog !== undefined || this.socketClosed || this.peerEnded) this.scheduleDelivery()
+  }
+
+  get queuedBytes(): number {
+    return this.tail - this.head
+  }
+
+  write(bytes: Uint8Array): boolean {
+    if (this.ending || this.destroyed || this.socketClosed) return false
+    if (this.tail > this.head) {
+      // Something is waiting for `drain`: coalesce into it.
+      this.append(bytes, 0)
+      return false
+    }
+    const length = bytes.byteLength
+    if (length === 0) return true
+    const written = this.socket.write(bytes)
+    if (written === length) return true
+    if (written < 0) return false // closed or shutting down: `close` follows
+    this.append(bytes, written)
+    return false
+  }
+
+  pause(): void {
+    if (this.paused) return
+    this.paused = true
+    if (!this.socketClosed && !this.heldForStart) this.socket.pause()
+  }
+
+  resume(): void {
+    if (!this.paused) return
+    this.paused = false
+    if (!this.socketClosed && !this.heldForStart) this.socket.resume()
+    if (this.handler !== undefined && (this.backlog !== undefined || this.socketClosed || this.peerEnded)) {
+      this.scheduleDelivery()
+    }
+  }
+
+  end(): void {
+    if (this.ending || this.destroyed || this.socketClosed) return
+    this.ending = true
+    if (this.tail === this.head) this.shutdown()
+    // else: `drain` shuts down once the last queued byte is written.
+  }
+
+  destroy(): void {
+    if (this.destroyed) return
+    this.destroyed = true
+    this.dropPending()
+    this.backlog = undefined
+    if (this.socketClosed) return
+    this.inSocketCall = true
+    try {
+      this.socket.terminate()
+    } finally {
+      this.inSocketCall = false
+    }
+  }
+
+  // --- socket events ---
+
+  onSocketData(chunk: Uint8Array): void {
+    if (this.handler !== undefined && !this.paused && this.backlog === undefined) {
+      this.handler.onData(chunk)
+    } else if (!this.destroyed) {
+      ;(this.backlog ??= []).push(chunk)
+    }
+  }
+
+  onSocketDrain(): void {
+    const queued = this.tail - this.head
+    if (queued === 0) return // Bun also calls `drain` when nothing was held back
+    const written = this.socket.write(this.pending, this.head, queued)
+    if (written < 0) return
+    this.head += written
+    if (this.head < this.tail) return
+    this.dropPending()
+    if (this.ending && !this.shut) this.shutdown()
+    this.handler?.onDrain()
+  }
+
+  onSocketEnd(): void {
+    this.peerEnded = true
+    if (this.ready()) this.deliverEnd()
+  }
+
+  onSocketError(error: Error): void {
+    this.failure ??= new TransportError({ operation: "read", address: formatAddress(this.remoteAddress), cause: error })
+    // A throwing handler leaves Bun's socket open; a connection in an unknown state is closed.
+    if (!this.socketClosed) this.destroyClosing()
+  }
+
+  onSocketClose(error: Error | undefined): void {
+    if (this.socketClosed) return
+    this.socketClosed = true
+    if (error !== undefined) {
+      this.failure ??= new TransportError({
+        operation: "read",
+        address: formatAddress(this.remoteAddress),
+        cause: error
+      })
+    }
+    this.dropPending()
+    // A failed connection is reported at once, paused or not, dropping what was held back (as
+    // node:net does); a clean close waits for the held-back chunks and the end.
+    if (this.destroyed || this.failure !== undefined) this.backlog = undefined
+    if (this.handler === undefined) return // `start` delivers it
+    // Closed from inside one of our calls (`destroy`, `end`): tell the handler once that call
+    // has returned, as node:net does.
+    if (this.inSocketCall) this.scheduleDelivery()
+    else if (this.ready()) this.deliverClose()
+  }
+
+  // --- internals ---
+
+  private shutdown(): void {
+    this.shut = true
+    this.inSocketCall = true
+    try {
+      this.socket.shutdown()
+    } finally {
+      this.inSocketCall = false
+    }
+  }
+
+  private destroyClosing(): void {
+    this.inSocketCall = true
+    try {
+      this.socket.terminate()
+    } finally {
+      this.inSocketCall = false
+    }
+  }
+
+  /** Whether events can go to the handler now (started, not paused, nothing held back). */
+  private ready(): boolean {
+    return this.handler !== undefined && this.backlog === undefined &&
+      (!this.paused || (this.socketClosed && (this.destroyed || this.failure !== undefined)))
+  }
+
+  private deliverEnd(): void {
+    if (this.endDelivered || this.destroyed) return
+    this.endDelivered = true
+    this.handler!.onEnd()
+  }
+
+  private deliverClose(): void {
+    if (this.closeDelivered) return
+    // After our own shutdown Bun reports the peer's FIN as a clean close, without `end`.
+    if (!this.destroyed && this.failure === undefined && (this.peerEnded || this.shut)) this.deliverEnd()
+    this.closeDelivered = true
+    this.handler!.onClose(this.failure)
+  }
+
+  private scheduleDelivery(): void {
+    if (this.deliveryScheduled) return
+    this.deliveryScheduled = true
+    queueMicrotask(() => {
+      this.deliveryScheduled = false
+      this.deliver()
+    })
+  }
+
+  /** Hands over what was held back, in order: chunks, then the end, then the close. */
+  private deliver(): void {
+    const handler = this.handler
+    if (handler === undefined || this.closeDelivered) return
+    while (this.backlog !== undefined && !this.paused && !this.destroyed) {
+      const chunk = this.backlog.shift()!
+      if (this.backlog.length === 0) this.backlog = undefined
+      handler.onData(chunk)
+    }
+    if (!this.ready()) return
+    if (this.socketClosed) this.deliverClose()
+    else if (this.peerEnded) this.deliverEnd()
+  }
+
+  private append(bytes: Uint8Array, from: number): void {
+    const size = bytes.byteLength - from
+    if (size <= 0) return
+    const live = this.tail - this.head
+    if (this.tail + size > this.pending.byteLength) {
+      if (live + size <= this.pending.byteLength) {
+        this.pending.copyWithin(0, this.head, this.tail)
+      } else {
+        const grown = new Uint8Array(Math.max(this.pending.byteLength * 2, live + size, MIN_CAPACITY))
+        grown.set(this.pending.subarray(this.head, this.tail))
+        this.pending = grown
+      }
+      this.head = 0
+      this.tail = live
+    }
+    this.pending.set(from === 0 ? bytes : bytes.subarray(from), this.tail)
+    this.tail += size
+  }
+
+  private dropPending(): void {
+    this.head = 0
+    this.tail = 0
+    if (this.pending.byteLength > RETAINED_CAPACITY) this.pending = EMPTY
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handlers shared by every socket: they dispatch to the socket's connection.
+// ---------------------------------------------------------------------------------------------
+
+const onData = (socket: BunSocket, chunk: Uint8Array): void => socket.data?.onSocketData(chunk)
+const onDrain = (socket: BunSocket): void => socket.data?.onSocketDrain()
+const onEnd = (socket: BunSocket): void => socket.data?.onSocketEnd()
+const onClose = (socket: BunSocket, error?: Error): void => socket.data?.onSocketClose(error)
+const onError = (socket: BunSocket, error: Error): void => {
+  if (socket.data !== undefined) socket.data.onSocketError(error)
+  else socket.terminate()
+}
+
+// ---------------------------------------------------------------------------------------------
+// listen / connect
+// ---------------------------------------------------------------------------------------------
+
+const listen = (
+  options: ListenOptions,
+  onConnection: (connection: Connection) => void
+): Effect.Effect<Listener, TransportError, Scope.Scope> => {
+  const host = options.host ?? "127.0.0.1"
+  const path = options.path
+  const requested = path !== undefined ? path : formatAddress(addressOf(host, options.port ?? 0))
+  const socket: BunSocketHandler = {
+    binaryType: "uint8array",
+    // With TLS and no `handshake` handler, Bun calls `open` once the handshake is done.
+    open: (socket) => {
+      const connection = new BunConnection(socket, path)
+      socket.data = connection
+      onConnection(connection)
+      connection.holdUntilStart()
+    },
+    data: onData,
+    drain: onDrain,
+    end: onEnd,
+    close: onClose,
+    error: onError
+  }
+  return Effect.acquireRelease(
+    Effect.try({
+      try: () => {
+        const Bun = bunApi()
+        if (Bun === undefined) throw notOnBun()
+        const tls = options.tls !== undefined ? { cert: options.tls.cert, key: options.tls.key } : undefined
+        return Bun.listen(
+          path !== undefined ? { unix: path, allowHalfOpen: true, ...(tls !== undefined ? { tls } : {}), socket } : {
+            hostname: host,
+            port: options.port ?? 0,
+            allowHalfOpen: true,
+            ...(options.reusePort === true ? { reusePort: true } : {}),
+            ...(tls !== undefined ? { tls } : {}),
+            socket
+          }
+        )
+      },
+      catch: (cause) => new TransportError({ operation: "listen", address: requested, cause })
+    }),
+    // Stops accepting only: open connections stay open and keep being served until the session
+    // layer closes them (graceful shutdown happens above the transport). A Unix socket's file is
+    // removed.
+    (listener) => Effect.sync(() => listener.stop(false))
+  ).pipe(
+    Effect.map((listener): Listener => ({
+      address: path !== undefined
+        ? { _tag: "Unix", path }
+        : { _tag: "Tcp", host: listener.hostname ?? host, port: listener.port ?? options.port ?? 0 }
+    }))
+  )
+}
+
+const isIpAddress = (host: string): boolean => /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(":")
+
+const connect = (options: ConnectOptions): Effect.Effect<Connection, TransportError> =>
+  Effect.async<Connection, TransportError>((resume) => {
+    const host = options.host ?? "127.0.0.1"
+    const path = options.path
+    const target = path !== undefined ? path : formatAddress(addressOf(host, options.port ?? 0))
+    const Bun = bunApi()
+    if (Bun === undefined) {
+      resume(Effect.fail(new TransportError({ operation: "connect", address: target, cause: notOnBun() })))
+      return
+    }
+    const secure = options.tls !== undefined
+    let settled = false
+    let abandoned = false
+    let opened: BunSocket | undefined
+    const fail = (operation: "connect" | "handshake", cause: unknown): void => {
+      if (settled) return
+      settled = true
+      resume(Effect.fail(new TransportError({ operation, address: target, cause })))
+    }
+    const succeed = (socket: BunSocket): void => {
+      if (settled) return
+      settled = true
+      const connection = new BunConnection(socket, path)
+      socket.data = connection
+      connection.holdUntilStart()
+      resume(Effect.succeed(connection))
+    }
+    const socket: BunSocketHandler = {
+      binaryType: "uint8array",
+      open: (socket) => {
+        opened = socket
+        if (abandoned) socket.terminate()
+        else if (!secure) succeed(socket)
+      },
+      // With a `handshake` handler Bun calls `open` before the TLS handshake; a failed
+      // verification calls this with `success` false, then Bun closes the socket.
+      ...(secure
+        ? {
+          handshake: (socket: BunSocket, success: boolean, authorizationError: Error | null) => {
+            if (abandoned) socket.terminate()
+            else if (success) succeed(socket)
+            else {
+              fail("handshake", authorizationError ?? new Error("TLS handshake failed"))
+              socket.terminate()
+            }
+          }
+        }
+        : {}),
+      data: onData,
+      drain: onDrain,
+      end: onEnd,
+      close: (socket, error) => {
+        if (!settled) {
+          fail(secure ? "handshake" : "connect", error ?? new Error("the connection closed while it was being set up"))
+        }
+        onClose(socket, error)
+      },
+      error: onError,
+      connectError: (_socket, error) => fail("connect", error)
+    }
+    const serverName = options.tls?.serverName ?? (isIpAddress(host) ? undefined : host)
+    const tls: BunTlsOptions | undefined = options.tls === undefined ? undefined : {
+      ...(options.tls.ca !== undefined ? { ca: options.tls.ca } : {}),
+      ...(serverName !== undefined ? { serverName } : {})
+    }
+    try {
+      Bun.connect(
+        path !== undefined ? { unix: path, allowHalfOpen: true, ...(tls !== undefined ? { tls } : {}), socket } : {
+          hostname: host,
+          port: options.port ?? 0,
+          allowHalfOpen: true,
+          ...(tls !== undefined ? { tls } : {}),
+          socket
+        }
+      ).then(
+        (socket) => {
+          if (abandoned) socket.terminate()
+        },
+        (cause) => fail("connect", cause)
+      )
+    } catch (cause) {
+      fail("connect", cause)
+      return
+    }
+    return Effect.sync(() => {
+      abandoned = true
+      opened?.terminate()
+    })
+  })
+
+/**
+ * The transport on Bun's native sockets (`Bun.listen` / `Bun.connect`), with TLS and Unix
+ * sockets.
+ *
+ * Closing the `listen` scope stops accepting; connections already accepted stay open until they
+ * are ended or destroyed.
+ *
+ * @since 0.1.0
+ * @category transports
+ */
+export const transport: Transport = { name: "bun", listen, connect }

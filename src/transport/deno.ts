@@ -1,0 +1,535 @@
+/**
+ * Deno's native sockets (`Deno.listen`, `Deno.listenTls`, `Deno.connect`, `Deno.connectTls`, Unix
+ * sockets) as a sluice transport.
+ *
+ * Deno's I/O is promise-based: each connection runs one async read loop (`conn.read` into a reused
+ * 64 KiB buffer, `onData` called synchronously with a view of it) and one async write loop (a single
+ * `conn.write` in flight; bytes written meanwhile are copied into one pending buffer and flushed as
+ * one write when it completes). `Deno` is reached through `globalThis`, so this module can be
+ * imported anywhere; `listen` and `connect` fail with a `TransportError` off Deno.
+ *
+ * Deno quirks worth knowing: a reset from the peer (RST) reads as a plain end of stream (`onEnd`), not
+ * as an error; only a later write fails (broken pipe). `reusePort` is unstable in Deno and needs
+ * `--unstable-net` (without it Deno would exit the process, so `listen` refuses it up front).
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import { TransportError } from "../Errors.ts"
+import type {
+  Address,
+  Connection,
+  ConnectionHandler,
+  ConnectOptions,
+  Listener,
+  ListenOptions,
+  Transport
+} from "../Transport.ts"
+import { formatAddress } from "../Transport.ts"
+
+// --- The slice of the Deno namespace this file uses --------------------------------------------
+
+interface DenoAddr {
+  readonly transport: string
+  readonly hostname?: string
+  readonly port?: number
+  readonly path?: string | null
+}
+
+interface DenoConn {
+  readonly localAddr: DenoAddr
+  readonly remoteAddr: DenoAddr
+  read(buffer: Uint8Array): Promise<number | null>
+  write(bytes: Uint8Array): Promise<number>
+  closeWrite(): Promise<void>
+  close(): void
+  /** TCP connections only. */
+  readonly setNoDelay?: (noDelay?: boolean) => void
+  /** TLS connections only. */
+  readonly handshake?: () => Promise<unknown>
+}
+
+interface DenoListener {
+  readonly addr: DenoAddr
+  accept(): Promise<DenoConn>
+  close(): void
+}
+
+interface DenoNamespace {
+  listen(
+    options:
+      | { readonly transport: "tcp"; readonly hostname: string; readonly port: number; readonly reusePort?: boolean }
+      | { readonly transport: "unix"; readonly path: string }
+  ): DenoListener
+  listenTls(options: {
+    readonly hostname: string
+    readonly port: number
+    readonly cert: string
+    readonly key: string
+    readonly reusePort?: boolean
+  }): DenoListener
+  connect(
+    options:
+      | { readonly hostname: string; readonly port: number; readonly signal: AbortSignal }
+      | { readonly transport: "unix"; readonly path: string }
+  ): Promise<DenoConn>
+  connectTls(
+    options: { readonly hostname: string; readonly port: number; readonly caCerts?: Array<string> | undefined }
+  ): Promise<DenoConn>
+  startTls(
+    conn: DenoConn,
+    options: { readonly hostname: string; readonly caCerts?: Array<string> | undefined }
+  ): Promise<DenoConn>
+  readonly errors: { readonly BadResource: abstract new (...args: Array<never>) => Error }
+  /** Present only with `--unstable-net`: tells whether unstable net options are allowed. */
+  readonly listenDatagram?: unknown
+}
+
+const denoNamespace = (): DenoNamespace | undefined => (globalThis as { readonly Deno?: DenoNamespace }).Deno
+
+const notOnDeno = (): Error =>
+  new Error(
+    "globalThis.Deno is undefined: the deno transport runs only on Deno (use Transport.auto to pick the runtime's)"
+  )
+
+// --- Tuning -------------------------------------------------------------------------------------
+
+/** Size of a connection's read buffer (one `conn.read` reads at most this much). */
+const READ_BUFFER_SIZE = 64 * 1024
+/** Smallest write buffer allocated when bytes must be queued. */
+const MIN_WRITE_BUFFER = 16 * 1024
+/** A flushed write buffer up to this size is kept for reuse; larger ones are dropped. */
+const MAX_SPARE_WRITE_BUFFER = 256 * 1024
+/** Pause of the accept loop after an accept error other than "closed" (EMFILE, say). */
+const ACCEPT_RETRY_MILLIS = 50
+/** Node's `handshakeTimeout` default: a TLS client that has not finished its handshake by then is dropped. */
+const TLS_HANDSHAKE_TIMEOUT_MILLIS = 120_000
+
+const EMPTY = new Uint8Array(0)
+
+const closeQuietly = (conn: DenoConn): void => {
+  try {
+    conn.close()
+  } catch {
+    // already closed
+  }
+}
+
+const toAddress = (addr: DenoAddr, unixPath: string | undefined): Address =>
+  addr.transport === "unix" || addr.transport === "unixpacket"
+    ? { _tag: "Unix", path: addr.path ?? unixPath ?? "" }
+    : { _tag: "Tcp", host: addr.hostname ?? "", port: addr.port ?? 0 }
+
+// --- Connection ---------------------------------------------------------------------------------
+
+class DenoConnection implements Connection {
+  readonly remoteAddress: Address
+  readonly localAddress: Address
+  private handler: ConnectionHandler | undefined = undefined
+
+  // reading
+  private reading = false
+  private paused = false
+  private wake: (() => void) | undefined = undefined
+  private eof = false
+
+  // writing: one `conn.write` in flight at most; bytes written meanwhile gather in `pending`
+  private writing = false
+  private inFlight = 0
+  private pending: Uint8Array = EMPTY
+  private pendingLength = 0
+  private spare: Uint8Array | undefined = undefined
+  private ending = false
+  private writeShut = false
+
+  // closing
+  private closed = false
+  private reported = false
+  private failure: TransportError | undefined = undefined
+
+  constructor(private readonly conn: DenoConn, unixPath: string | undefined) {
+    this.remoteAddress = toAddress(conn.remoteAddr, unixPath)
+    this.localAddress = toAddress(conn.localAddr, unixPath)
+    if (typeof conn.setNoDelay === "function") {
+      try {
+        conn.setNoDelay(true)
+      } catch {
+        // not a TCP socket after all; nothing to tune
+      }
+    }
+  }
+
+  start(handler: ConnectionHandler): void {
+    if (this.handler !== undefined) return
+    this.handler = handler
+    if (this.closed) {
+      queueMicrotask(() => this.finish())
+      return
+    }
+    this.reading = true
+    void this.readLoop(handler)
+  }
+
+  private async readLoop(handler: ConnectionHandler): Promise<void> {
+    // One buffer for the connection's life: the loop never reads while `onData` runs or while
+    // reading is paused, which is exactly as long as the contract keeps a chunk valid.
+    const buffer = new Uint8Array(READ_BUFFER_SIZE)
+    try {
+      while (!this.closed) {
+        if (this.paused) {
+          await this.resumed()
+          continue
+        }
+        let n: number | null
+        try {
+          n = await this.conn.read(buffer)
+        } catch (cause) {
+          if (!this.closed) this.fail("read", cause)
+          break
+        }
+        // Paused from outside `onData` while the read was pending: hold what was read until resumed.
+        while (this.paused && !this.closed) await this.resumed()
+        if (this.closed) break
+        if (n === null) {
+          this.eof = true
+          handler.onEnd()
+          if (this.writeShut) this.closeResource()
+          break
+        }
+        if (n > 0) handler.onData(buffer.subarray(0, n))
+      }
+    } catch (defect) {
+      // `onData` or `onEnd` threw: a bug above; it ends this connection only.
+      this.fail("read", defect)
+    }
+    this.reading = false
+    this.finish()
+  }
+
+  private resumed(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.wake = resolve
+    })
+  }
+
+  write(bytes: Uint8Array): boolean {
+    if (this.closed || this.ending) return false
+    if (bytes.length === 0) return !this.writing
+    this.enqueue(bytes)
+    if (!this.writing) {
+      this.writing = true
+      void this.flush()
+    }
+    // Deno writes complete asynchronously: the bytes are not handed over yet. `onDrain` follows.
+    return false
+  }
+
+  /** Copies bytes to the end of the pending buffer (the caller may reuse `bytes` at once). */
+  private enqueue(bytes: Uint8Array): void {
+    const length = this.pendingLength + bytes.length
+    if (length > this.pending.length) {
+      const spare = this.spare
+      if (this.pendingLength === 0 && spare !== undefined && spare.length >= length) {
+        this.pending = spare
+        this.spare = undefined
+      } else {
+        const grown = new Uint8Array(Math.max(length, this.pending.length * 2, MIN_WRITE_BUFFER))
+        if (this.pendingLength > 0) grown.set(this.pending.subarray(0, this.pendingLength))
+        this.pending = grown
+      }
+    }
+    this.pending.set(bytes, this.pendingLength)
+    this.pendingLength = length
+  }
+
+  private async flush(): Promise<void> {
+    try {
+      while (this.pendingLength > 0) {
+        // Take everything pending as one write; later writes gather in the other buffer.
+        const buffer = this.pending
+        const chunk = buffer.subarray(0, this.pendingLength)
+        this.pending = this.spare ?? EMPTY
+        this.spare = undefined
+        this.pendingLength = 0
+        this.inFlight = chunk.length
+        let offset = 0
+        while (offset < chunk.length) {
+          const written = await this.conn.write(offset === 0 ? chunk : chunk.subarray(offset))
+          if (this.closed) return
+          offset += written
+          this.inFlight = chunk.length - offset
+        }
+        if (this.spare === undefined && buffer.length <= MAX_SPARE_WRITE_BUFFER) this.spare = buffer
+      }
+    } catch (cause) {
+      if (!this.closed) this.fail("write", cause)
+      return
+    }
+    this.writing = false
+    if (this.ending) void this.shutdown()
+    else this.handler?.onDrain()
+  }
+
+  get queuedBytes(): number {
+    return this.closed ? 0 : this.inFlight + this.pendingLength
+  }
+
+  pause(): void {
+    this.paused = true
+  }
+
+  resume(): void {
+    if (!this.paused) return
+    this.paused = false
+    this.wakeReader()
+  }
+
+  private wakeReader(): void {
+    const wake = this.wake
+    this.wake = undefined
+    if (wake !== undefined) wake()
+  }
+
+  end(): void {
+    if (this.ending || this.closed) return
+    this.ending = true
+    if (!this.writing) void this.shutdown()
+  }
+
+  private async shutdown(): Promise<void> {
+    try {
+      await this.conn.closeWrite()
+    } catch (cause) {
+      if (!this.closed) this.fail("write", cause)
+      return
+    }
+    this.writeShut = true
+    // Both directions are finished once the peer's end has been read too.
+    if (this.eof) this.closeResource()
+  }
+
+  destroy(): void {
+    this.closeResource()
+  }
+
+  private fail(operation: "read" | "write", cause: unknown): void {
+    if (this.closed) return
+    this.failure = new TransportError({ operation, address: formatAddress(this.remoteAddress), cause })
+    this.closeResource()
+  }
+
+  /** Closes the socket at once; pending reads and writes reject and their loops end quietly. */
+  private closeResource(): void {
+    if (this.closed) return
+    this.closed = true
+    closeQuietly(this.conn)
+    this.pending = EMPTY
+    this.pendingLength = 0
+    this.spare = undefined
+    this.inFlight = 0
+    this.wakeReader()
+    // Not from inside the caller's `destroy()`: `onClose` comes on a later tick.
+    if (!this.reading) queueMicrotask(() => this.finish())
+  }
+
+  /** Reports the close once both the read loop has ended and the socket is closed. */
+  private finish(): void {
+    if (this.reported || this.reading || !this.closed || this.handler === undefined) return
+    this.reported = true
+    this.handler.onClose(this.failure)
+  }
+}
+
+// --- Listen -------------------------------------------------------------------------------------
+
+interface Server {
+  readonly listener: DenoListener
+  readonly address: Address
+  stopped: boolean
+  done: Promise<void>
+}
+
+const sleep = (millis: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, millis))
+
+const openListener = (deno: DenoNamespace, options: ListenOptions): DenoListener => {
+  if (options.path !== undefined) return deno.listen({ transport: "unix", path: options.path })
+  const hostname = options.host ?? "127.0.0.1"
+  const port = options.port ?? 0
+  const reusePort = options.reusePort === true ? { reusePort: true } : {}
+  if (options.reusePort === true && typeof deno.listenDatagram !== "function") {
+    // Deno exits the whole process when an unstable option is used without its flag: refuse first.
+    throw new Error('reusePort is an unstable Deno API: run deno with --unstable-net (or "unstable": ["net"])')
+  }
+  return options.tls !== undefined
+    ? deno.listenTls({ hostname, port, cert: options.tls.cert, key: options.tls.key, ...reusePort })
+    : deno.listen({ transport: "tcp", hostname, port, ...reusePort })
+}
+
+/** Hands a TLS connection over once its handshake is done; one that fails or stalls is dropped. */
+const handOverTls = (server: Server, conn: DenoConn, hand: (conn: DenoConn) => void): void => {
+  const timer = setTimeout(() => closeQuietly(conn), TLS_HANDSHAKE_TIMEOUT_MILLIS)
+  conn.handshake!().then(
+    () => {
+      clearTimeout(timer)
+      if (server.stopped) closeQuietly(conn)
+      else hand(conn)
+    },
+    () => {
+      clearTimeout(timer)
+      closeQuietly(conn)
+    }
+  )
+}
+
+const acceptLoop = async (
+  deno: DenoNamespace,
+  server: Server,
+  options: ListenOptions,
+  onConnection: (connection: Connection) => void
+): Promise<void> => {
+  const hand = (conn: DenoConn): void => {
+    try {
+      onConnection(new DenoConnection(conn, options.path))
+    } catch {
+      // A bug above in one connection's setup must not stop the server: drop that connection.
+      closeQuietly(conn)
+    }
+  }
+  while (!server.stopped) {
+    let conn: DenoConn
+    try {
+      conn = await server.listener.accept()
+    } catch (cause) {
+      if (server.stopped || cause instanceof deno.errors.BadResource) return
+      await sleep(ACCEPT_RETRY_MILLIS)
+      continue
+    }
+    if (server.stopped) {
+      closeQuietly(conn)
+      return
+    }
+    if (options.tls !== undefined && typeof conn.handshake === "function") handOverTls(server, conn, hand)
+    else hand(conn)
+  }
+}
+
+const listen = (
+  options: ListenOptions,
+  onConnection: (connection: Connection) => void
+): Effect.Effect<Listener, TransportError, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.try({
+      try: (): Server => {
+        const deno = denoNamespace()
+        if (deno === undefined) throw notOnDeno()
+        const listener = openListener(deno, options)
+        const server: Server = {
+          listener,
+          address: toAddress(listener.addr, options.path),
+          stopped: false,
+          done: Promise.resolve()
+        }
+        server.done = acceptLoop(deno, server, options, onConnection)
+        return server
+      },
+      catch: (cause) =>
+        new TransportError({
+          operation: "listen",
+          address: options.path ?? formatAddress({
+            _tag: "Tcp",
+            host: options.host ?? "127.0.0.1",
+            port: options.port ?? 0
+          }),
+          cause
+        })
+    }),
+    (server) =>
+      Effect.promise(() => {
+        server.stopped = true
+        try {
+          server.listener.close()
+        } catch {
+          // already closed
+        }
+        // Deno may hold the port until the pending accept has rejected: wait for the loop to end.
+        return server.done
+      })
+  ).pipe(Effect.map((server): Listener => ({ address: server.address })))
+
+// --- Connect ------------------------------------------------------------------------------------
+
+const connect = (options: ConnectOptions): Effect.Effect<Connection, TransportError> =>
+  Effect.async<Connection, TransportError>((resume) => {
+    const host = options.host ?? "127.0.0.1"
+    const port = options.port ?? 0
+    const target = options.path ?? formatAddress({ _tag: "Tcp", host, port })
+    const failed = (operation: "connect" | "handshake", cause: unknown) =>
+      new TransportError({ operation, address: target, cause })
+    const deno = denoNamespace()
+    if (deno === undefined) {
+      resume(Effect.fail(failed("connect", notOnDeno())))
+      return
+    }
+    const controller = new AbortController()
+    let abandoned = false
+    let opening: DenoConn | undefined
+    const open = async (): Promise<DenoConn> => {
+      if (options.path !== undefined) return deno.connect({ transport: "unix", path: options.path })
+      const tls = options.tls
+      if (tls === undefined) return deno.connect({ hostname: host, port, signal: controller.signal })
+      const caCerts = tls.ca !== undefined ? [tls.ca] : undefined
+      // `Deno.connectTls` checks the certificate against `hostname`; another name needs `startTls`.
+      opening = tls.serverName === undefined || tls.serverName === host
+        ? await deno.connectTls({ hostname: host, port, caCerts })
+        : await deno.startTls(await deno.connect({ hostname: host, port, signal: controller.signal }), {
+          hostname: tls.serverName,
+          caCerts
+        })
+      if (abandoned) return opening
+      try {
+        await opening.handshake?.()
+      } catch (cause) {
+        closeQuietly(opening)
+        throw failed("handshake", cause)
+      }
+      return opening
+    }
+    open().then(
+      (conn) => {
+        if (abandoned) closeQuietly(conn)
+        else resume(Effect.succeed(new DenoConnection(conn, options.path)))
+      },
+      (cause) => {
+        if (!abandoned) resume(Effect.fail(cause instanceof TransportError ? cause : failed("connect", cause)))
+      }
+    )
+    return Effect.sync(() => {
+      abandoned = true
+      controller.abort()
+      if (opening !== undefined) closeQuietly(opening)
+    })
+  })
+
+/**
+ * Deno's native transport: `Deno.listen` / `Deno.listenTls` / Unix sockets and `Deno.connect` /
+ * `Deno.connectTls`, with one async read loop and one coalescing write loop per connection.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { transport } from "sluice/deno"
+ *
+ * const program = transport.listen({ port: 0 }, (connection) =>
+ *   connection.start({
+ *     onData: (chunk) => connection.write(chunk),
+ *     onDrain: () => {},
+ *     onEnd: () => connection.end(),
+ *     onClose: () => {}
+ *   }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category transports
+ */
+export const transport: Transport = { name: "deno", listen, connect }

@@ -1,0 +1,346 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Effect, Exit, FiberId } from "effect"
+import type { TransportError } from "../src/Errors.ts"
+import type { Connection, ConnectionHandler, Listener, ListenOptions } from "../src/Transport.ts"
+import { transport } from "../src/transport/deno.ts"
+
+// deno-lint-ignore no-explicit-any
+const deno = (): any => (globalThis as any).Deno
+
+const WAIT = "10 seconds"
+
+/** Records what a connection reports: the bytes (copied), the events, and deferreds for end and close. */
+class Recorder implements ConnectionHandler {
+  readonly events: Array<string> = []
+  readonly chunks: Array<Uint8Array> = []
+  length = 0
+  readonly ended: Deferred.Deferred<void> = Deferred.unsafeMake<void>(FiberId.none)
+  readonly closed: Deferred.Deferred<TransportError | undefined> = Deferred.unsafeMake<TransportError | undefined>(
+    FiberId.none
+  )
+  constructor(
+    readonly hooks: {
+      readonly data?: (chunk: Uint8Array) => void
+      readonly drain?: () => void
+      readonly end?: () => void
+    } = {}
+  ) {}
+  onData = (chunk: Uint8Array): void => {
+    this.chunks.push(chunk.slice())
+    this.length += chunk.length
+    this.hooks.data?.(chunk)
+  }
+  onDrain = (): void => {
+    this.events.push("drain")
+    this.hooks.drain?.()
+  }
+  onEnd = (): void => {
+    this.events.push("end")
+    Deferred.unsafeDone(this.ended, Exit.void)
+    this.hooks.end?.()
+  }
+  onClose = (error: TransportError | undefined): void => {
+    this.events.push(error === undefined ? "close" : `close:${error.operation}`)
+    Deferred.unsafeDone(this.closed, Exit.succeed(error))
+  }
+  bytes(): Uint8Array {
+    const out = new Uint8Array(this.length)
+    let at = 0
+    for (const chunk of this.chunks) {
+      out.set(chunk, at)
+      at += chunk.length
+    }
+    return out
+  }
+  text(): string {
+    return new TextDecoder().decode(this.bytes())
+  }
+}
+
+const encode = (text: string): Uint8Array => new TextEncoder().encode(text)
+
+const portOf = (listener: Listener): number => listener.address._tag === "Tcp" ? listener.address.port : -1
+
+/** Listens until the scope closes; every accepted connection is destroyed when it closes, too. */
+const serve = (options: ListenOptions, onConnection: (connection: Connection) => void) =>
+  Effect.gen(function* () {
+    const accepted: Array<Connection> = []
+    yield* Effect.addFinalizer(() => Effect.sync(() => accepted.forEach((c) => c.destroy())))
+    return yield* transport.listen(options, (connection) => {
+      accepted.push(connection)
+      onConnection(connection)
+    })
+  })
+
+const dial = (options: Parameters<typeof transport.connect>[0]) =>
+  Effect.acquireRelease(transport.connect(options), (c) => Effect.sync(() => c.destroy()))
+
+const wait = <A>(deferred: Deferred.Deferred<A>) => Deferred.await(deferred).pipe(Effect.timeout(WAIT))
+
+/** An echo server: writes back what it reads, ends when the peer ends. */
+const echo = (connection: Connection): void =>
+  connection.start(
+    new Recorder({ data: (chunk) => connection.write(chunk), end: () => connection.end() })
+  )
+
+/** Counts `conn.write` calls on the connections accepted by listeners opened until the scope closes. */
+const countingWrites = Effect.acquireRelease(
+  Effect.sync(() => {
+    const ns = deno()
+    const listen = ns.listen
+    const counter = { writes: 0 }
+    // deno-lint-ignore no-explicit-any
+    ns.listen = (options: any) => {
+      const listener = listen.call(ns, options)
+      return {
+        get addr() {
+          return listener.addr
+        },
+        close: () => listener.close(),
+        accept: async () => {
+          const conn = await listener.accept()
+          const write = conn.write.bind(conn)
+          conn.write = (bytes: Uint8Array) => {
+            counter.writes++
+            return write(bytes)
+          }
+          return conn
+        }
+      }
+    }
+    return { counter, restore: () => (ns.listen = listen) }
+  }),
+  ({ restore }) => Effect.sync(restore)
+).pipe(Effect.map(({ counter }) => counter))
+
+/** A byte pattern that differs across positions, so a reordered or reused chunk shows. */
+const pattern = (i: number): number => (i ^ (i >>> 8) ^ (i >>> 16) ^ (i >>> 24)) & 0xff
+
+/** Where two byte arrays first differ, or -1 (`toEqual` is far too slow on megabytes). */
+const firstDifference = (a: Uint8Array, b: Uint8Array): number => {
+  const length = Math.min(a.length, b.length)
+  for (let i = 0; i < length; i++) if (a[i] !== b[i]) return i
+  return a.length === b.length ? -1 : length
+}
+
+describe.skipIf(typeof deno() === "undefined")("transport/deno", () => {
+  it.live("echoes over TCP and reports the bound port and both addresses", () =>
+    Effect.gen(function* () {
+      const listener = yield* serve({ port: 0 }, echo)
+      const port = portOf(listener)
+      expect(port).toBeGreaterThan(0)
+      const client = yield* dial({ port })
+      expect(client.remoteAddress).toEqual({ _tag: "Tcp", host: "127.0.0.1", port })
+      expect(client.localAddress._tag).toBe("Tcp")
+      const recorder = new Recorder()
+      client.start(recorder)
+      client.write(encode("hello "))
+      client.write(encode("sluice"))
+      client.end()
+      expect(yield* wait(recorder.closed)).toBeUndefined()
+      expect(recorder.text()).toBe("hello sluice")
+      expect(recorder.events.filter((e) => e !== "drain")).toEqual(["end", "close"])
+    }).pipe(Effect.scoped))
+
+  it.live("echoes over a Unix socket", () =>
+    Effect.gen(function* () {
+      const dir = yield* Effect.acquireRelease(
+        Effect.promise((): Promise<string> => deno().makeTempDir()),
+        (path) => Effect.promise(() => deno().remove(path, { recursive: true }))
+      )
+      const path = `${dir}/echo.sock`
+      const listener = yield* serve({ path }, echo)
+      expect(listener.address).toEqual({ _tag: "Unix", path })
+      const client = yield* dial({ path })
+      expect(client.remoteAddress).toEqual({ _tag: "Unix", path })
+      const recorder = new Recorder()
+      client.start(recorder)
+      client.write(encode("over unix"))
+      client.end()
+      expect(yield* wait(recorder.closed)).toBeUndefined()
+      expect(recorder.text()).toBe("over unix")
+    }).pipe(Effect.scoped))
+
+  it.live("writes 16 MiB to a paused reader: coalesced, queued, then delivered byte for byte", () =>
+    Effect.gen(function* () {
+      const counter = yield* countingWrites
+      const total = 16 * 1024 * 1024
+      const piece = 4096
+      const server = {
+        returned: [] as Array<boolean>,
+        queuedAfterWrites: 0,
+        drained: Deferred.unsafeMake<number>(FiberId.none)
+      }
+      const listener = yield* serve({ port: 0 }, (connection) => {
+        connection.start(
+          new Recorder({ drain: () => Deferred.unsafeDone(server.drained, Exit.succeed(connection.queuedBytes)) })
+        )
+        // One reused buffer: `write` must copy what it keeps.
+        const buffer = new Uint8Array(piece)
+        for (let at = 0; at < total; at += piece) {
+          for (let j = 0; j < piece; j++) buffer[j] = pattern(at + j)
+          server.returned.push(connection.write(buffer))
+        }
+        server.queuedAfterWrites = connection.queuedBytes
+      })
+      const client = yield* dial({ port: portOf(listener) })
+      // Pause inside the first onData and keep its chunk: it must stay intact until resume.
+      let held: { chunk: Uint8Array; copy: Uint8Array } | undefined
+      const recorder = new Recorder({
+        data: (chunk) => {
+          if (held === undefined) {
+            held = { chunk, copy: chunk.slice() }
+            client.pause()
+          }
+        }
+      })
+      client.start(recorder)
+      yield* Effect.sleep("300 millis")
+      expect(held).toBeDefined()
+      expect(recorder.chunks.length).toBe(1) // nothing delivered while paused
+      expect(yield* Deferred.isDone(server.drained)).toBe(false) // not drained while the reader is paused
+      expect(firstDifference(held!.chunk, held!.copy)).toBe(-1)
+      client.resume()
+      expect(yield* wait(server.drained)).toBe(0)
+      while (recorder.length < total) yield* Effect.sleep("5 millis").pipe(Effect.timeout(WAIT))
+      const bytes = recorder.bytes()
+      expect(bytes.length).toBe(total)
+      let mismatch = -1
+      for (let i = 0; i < total && mismatch < 0; i++) if (bytes[i] !== pattern(i)) mismatch = i
+      expect(mismatch).toBe(-1)
+      expect(server.returned.every((r) => r === false)).toBe(true)
+      expect(server.queuedAfterWrites).toBe(total)
+      // 4096 writes: the first goes out alone, the rest are coalesced into one buffer whose
+      // partial writes continue until the paused reader has taken it all.
+      expect(counter.writes).toBeLessThan(total / piece / 8)
+      yield* Effect.log(`16 MiB in ${total / piece} writes -> ${counter.writes} conn.write calls`)
+    }).pipe(Effect.scoped))
+
+  it.live("coalesces writes made while one is in flight into one conn.write", () =>
+    Effect.gen(function* () {
+      const counter = yield* countingWrites
+      const drained = Deferred.unsafeMake<void>(FiberId.none)
+      const listener = yield* serve({ port: 0 }, (connection) => {
+        connection.start(new Recorder({ drain: () => Deferred.unsafeDone(drained, Exit.void) }))
+        for (let i = 0; i < 1000; i++) connection.write(encode(`${i % 10}`))
+        connection.end()
+      })
+      const client = yield* dial({ port: portOf(listener) })
+      const recorder = new Recorder({ end: () => client.end() })
+      client.start(recorder)
+      yield* wait(recorder.closed)
+      expect(recorder.length).toBe(1000)
+      expect(recorder.text()).toBe("0123456789".repeat(100))
+      expect(counter.writes).toBe(2)
+    }).pipe(Effect.scoped))
+
+  it.live("half-close: the client ends, the server still writes back, then both close cleanly", () =>
+    Effect.gen(function* () {
+      const server = Deferred.unsafeMake<Recorder>(FiberId.none)
+      const listener = yield* serve({ port: 0 }, (connection) => {
+        const recorder: Recorder = new Recorder({
+          end: () => {
+            // The peer's FIN: our write side is still open.
+            connection.write(encode(`got ${recorder.text()}`))
+            connection.end()
+          }
+        })
+        Deferred.unsafeDone(server, Exit.succeed(recorder))
+        connection.start(recorder)
+      })
+      const client = yield* dial({ port: portOf(listener) })
+      const recorder = new Recorder()
+      client.start(recorder)
+      client.write(encode("ping"))
+      client.end()
+      expect(client.write(encode("after end"))).toBe(false)
+      expect(yield* wait(recorder.closed)).toBeUndefined()
+      expect(recorder.text()).toBe("got ping")
+      expect(recorder.events.filter((e) => e !== "drain")).toEqual(["end", "close"])
+      const serverSide = yield* wait(server)
+      expect(yield* wait(serverSide.closed)).toBeUndefined()
+      expect(serverSide.events.filter((e) => e !== "drain")).toEqual(["end", "close"])
+      expect(serverSide.text()).toBe("ping")
+    }).pipe(Effect.scoped))
+
+  it.live("destroy: the destroying side closes at once; the peer reads the end and closes when it ends", () =>
+    Effect.gen(function* () {
+      const server = Deferred.unsafeMake<Recorder>(FiberId.none)
+      const listener = yield* serve({ port: 0 }, (connection) => {
+        const recorder = new Recorder()
+        connection.start(recorder)
+        connection.destroy()
+        Deferred.unsafeDone(server, Exit.succeed(recorder))
+      })
+      const client = yield* dial({ port: portOf(listener) })
+      const recorder = new Recorder({ end: () => client.end() })
+      client.start(recorder)
+      const serverSide = yield* wait(server)
+      expect(yield* wait(serverSide.closed)).toBeUndefined()
+      expect(serverSide.events).toEqual(["close"])
+      expect(yield* wait(recorder.closed)).toBeUndefined()
+      expect(recorder.events).toEqual(["end", "close"])
+    }).pipe(Effect.scoped))
+
+  it.live("reset: destroying with unread bytes reads as an end on Deno; the next writes fail", () =>
+    Effect.gen(function* () {
+      const accepted = Deferred.unsafeMake<Connection>(FiberId.none)
+      const listener = yield* serve({ port: 0 }, (connection) => {
+        // Read one chunk, then stop reading: the rest stays unread in the kernel.
+        connection.start(new Recorder({ data: () => connection.pause() }))
+        Deferred.unsafeDone(accepted, Exit.succeed(connection))
+      })
+      const client = yield* dial({ port: portOf(listener) })
+      let writes = 0
+      const poke = () => {
+        // After the end, write until the socket reports the reset (bounded).
+        if (writes++ < 50) setTimeout(() => client.write(encode("x")), 10)
+      }
+      const recorder: Recorder = new Recorder({ end: poke, drain: () => recorder.events.includes("end") && poke() })
+      client.start(recorder)
+      client.write(new Uint8Array(1024 * 1024))
+      const serverSide = yield* wait(accepted)
+      yield* Effect.sleep("100 millis")
+      serverSide.destroy() // unread bytes: the kernel sends RST instead of FIN
+      const error = yield* wait(recorder.closed)
+      yield* Effect.log(`after reset: ${recorder.events.join(", ")} (${writes} writes); ${error?.message}`)
+      // Deno reads ECONNRESET as EOF: an end, then the next write fails with EPIPE.
+      expect(recorder.events.filter((e) => e !== "drain")).toEqual(["end", "close:write"])
+      expect(error?._tag).toBe("TransportError")
+      expect(error?.operation).toBe("write")
+    }).pipe(Effect.scoped))
+
+  it.live("listening on a port in use fails with a TransportError; a released port can be bound again", () =>
+    Effect.gen(function* () {
+      const port = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const first = yield* serve({ port: 0 }, echo)
+          const port = portOf(first)
+          const error = yield* Effect.flip(serve({ port }, echo))
+          expect(error._tag).toBe("TransportError")
+          expect(error.operation).toBe("listen")
+          expect(error.cause).toBeInstanceOf(deno().errors.AddrInUse)
+          expect(error.message).toContain(`127.0.0.1:${port}`)
+          return port
+        })
+      )
+      // Released: connecting is refused, and the port can be bound again.
+      const refused = yield* Effect.flip(transport.connect({ port }))
+      expect(refused.operation).toBe("connect")
+      const again = yield* serve({ port }, echo)
+      expect(portOf(again)).toBe(port)
+    }).pipe(Effect.scoped))
+
+  it.live("reusePort needs --unstable-net: refused with a TransportError that says so, or two binds share a port", () =>
+    Effect.gen(function* () {
+      if (typeof deno().listenDatagram !== "function") {
+        const error = yield* Effect.flip(serve({ port: 0, reusePort: true }, echo))
+        expect(error.operation).toBe("listen")
+        expect(error.message).toContain("--unstable-net")
+      } else {
+        const first = yield* serve({ port: 0, reusePort: true }, echo)
+        const second = yield* serve({ port: portOf(first), reusePort: true }, echo)
+        expect(portOf(second)).toBe(portOf(first))
+      }
+    }).pipe(Effect.scoped))
+})
