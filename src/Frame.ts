@@ -90,6 +90,11 @@ export interface Framer {
    * `NeedHeader` (a length prefix's size; for delimiters, the longest frame and its delimiter).
    */
   readonly probe: number
+  /**
+   * Whether each frame is one message of a message-oriented transport (a UDP datagram, a WebSocket
+   * message): replies are then written one message at a time, never coalesced. Default false.
+   */
+  readonly messages?: boolean | undefined
   /** Looks at `buf[start, end)`; fills `cursor` as the returned `Status` says. Never throws. */
   readonly read: (buf: Uint8Array, start: number, end: number, cursor: Cursor) => Status
   /** Starts a frame in `writer` (e.g. reserves its header) and returns a mark for `end`. */

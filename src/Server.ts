@@ -38,6 +38,7 @@ import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import type { TransportError } from "./Errors.ts"
 import * as internal from "./internal/session.ts"
+import * as workersInternal from "./internal/workers.ts"
 import type * as Pipeline from "./Pipeline.ts"
 import type * as Session from "./Session.ts"
 import * as Transport from "./Transport.ts"
@@ -105,7 +106,7 @@ export const serve = <In, Out, E, R, S = void, HE = never, HR = never>(
     const limits = internal.limitsOf(options)
     const sweeper = new internal.Sweeper()
     const sessions = new Set<Session.Session<Out, S>>()
-    const fibers = new Set<Fiber.RuntimeFiber<void, never>>()
+    const fibers = new Set<Fiber.RuntimeFiber<Session.CloseReason, never>>()
     const maxConnections = options.maxConnections ?? 10_000
     const shutdownMillis = Duration.toMillis(Duration.decode(options.shutdownTimeout ?? Duration.seconds(10)))
     const runFork = Runtime.runFork(yield* Effect.runtime<R | HR>())
@@ -190,3 +191,39 @@ export const layer = <In, Out, E, R, S = void, HE = never, HR = never>(
   options: Options<In, Out, E, R, S, HE, HR>
 ): Layer.Layer<Server, TransportError, R | HR> =>
   Layer.scoped(Server, serve(options) as Effect.Effect<Server, TransportError, R | HR | Scope.Scope>)
+
+/**
+ * One worker per core. In the primary process, starts `count` workers (default: one per core)
+ * running this same program, waits for them, and stops them when interrupted. In a worker, runs
+ * `program`, which should `serve` with `reusePort: true`: Bun and Deno workers bind the same port
+ * (Deno needs `--unstable-net`, which the primary passes to its workers), Node workers share the
+ * primary's socket through `node:cluster` (Node 20 has no `reusePort`).
+ *
+ * @example
+ * ```ts
+ * import { Server } from "sluice"
+ * import { Effect } from "effect"
+ * declare const pipeline: import("sluice").Pipeline.Pipeline<Uint8Array, Uint8Array>
+ *
+ * const serveOne = Effect.scoped(Effect.andThen(Server.serve({ pipeline, port: 7000, reusePort: true }), Effect.never))
+ * Effect.runFork(Server.workers(serveOne))
+ * ```
+ *
+ * @since 0.1.0
+ * @category multi-core
+ */
+export const workers = <E, R>(
+  program: Effect.Effect<void, E, R>,
+  options?: { readonly count?: number | undefined }
+): Effect.Effect<void, E, R> =>
+  Effect.suspend(() =>
+    workersInternal.workerId() > 0 ? program : workersInternal.primary(options?.count ?? workersInternal.defaultCount())
+  )
+
+/**
+ * This process's worker number (1-based) under `workers`, or 0 in the primary or without workers.
+ *
+ * @since 0.1.0
+ * @category multi-core
+ */
+export const workerId = (): number => workersInternal.workerId()

@@ -15,7 +15,7 @@
  * @since 0.1.0
  */
 import type * as Duration from "effect/Duration"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type {
@@ -28,6 +28,8 @@ import type {
   WriteTimeout
 } from "./Errors.ts"
 import type * as Handler from "./Handler.ts"
+import * as internal from "./internal/session.ts"
+import type * as Pipeline from "./Pipeline.ts"
 import type * as Transport from "./Transport.ts"
 
 /**
@@ -136,3 +138,43 @@ export interface Options {
   /** How long closing may wait for queued bytes to flush before the socket is dropped. Default 5 s. */
   readonly closeTimeout?: Duration.DurationInput | undefined
 }
+
+/**
+ * Options of `run`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunOptions<In, Out, E, R, S, HE, HR> extends Options, Hooks<Out, S, E, HE, HR> {
+  readonly pipeline:
+    | Pipeline.Pipeline<In, Out, E, R>
+    | ((session: Session<Out, S>) => Pipeline.Pipeline<In, Out, E, R>)
+}
+
+/**
+ * Runs a pipeline over one connection until it ends, and says why it ended. Servers and clients
+ * do this for every connection; use it directly for a connection made elsewhere, e.g.
+ * `Transport.fromSocket` of an `@effect/platform` WebSocket.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const run = <In, Out, E, R, S = void, HE = never, HR = never>(
+  connection: Transport.Connection,
+  options: RunOptions<In, Out, E, R, S, HE, HR>
+): Effect.Effect<CloseReason, never, R | HR> =>
+  Effect.suspend(() => {
+    const sweeper = new internal.Sweeper()
+    return Effect.scoped(
+      Effect.zipRight(
+        Effect.forkScoped(sweeper.run),
+        internal.run(connection, {
+          pipeline: options.pipeline,
+          hooks: options,
+          limits: internal.limitsOf(options),
+          sweeper,
+          prefix: "x"
+        })
+      )
+    )
+  })

@@ -15,7 +15,9 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
+import type * as Socket from "@effect/platform/Socket"
 import type { TransportError } from "./Errors.ts"
+import * as socketInternal from "./transport/socket.ts"
 
 /**
  * Where a socket is: a TCP host and port, or a Unix socket path.
@@ -203,3 +205,16 @@ export const current: Effect.Effect<Transport> = Effect.flatMap(
   Effect.serviceOption(CurrentTransport),
   (option) => option._tag === "Some" ? Effect.succeed(option.value) : auto
 )
+
+/**
+ * Adapts any `@effect/platform` `Socket` (a WebSocket, say) into a `Connection` living in the
+ * current scope; run a pipeline over it with `Session.run`. The platform `Socket` cannot pause
+ * reading: messages that arrive while the session is paused are held until it resumes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromSocket = (
+  socket: Socket.Socket,
+  options?: { readonly remoteAddress?: Address | undefined; readonly localAddress?: Address | undefined }
+): Effect.Effect<Connection, never, Scope.Scope> => socketInternal.fromSocket(socket, options)

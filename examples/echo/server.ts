@@ -20,6 +20,7 @@ const main = Effect.gen(function* () {
 })
 
 const fiber = Effect.runFork(Effect.scoped(main))
+fiber.addObserver(() => process.exit(0))
 const stop = () => {
   Effect.runFork(Fiber.interrupt(fiber))
 }

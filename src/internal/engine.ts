@@ -70,6 +70,8 @@ export class Engine<R> {
   private readonly recover: Recover | undefined
   private readonly context: Handler.Context
   private readonly timeoutMillis: number | undefined
+  /** Message-oriented framer: every reply is handed to `onReply` on its own, never coalesced. */
+  private readonly messages: boolean
 
   // Concurrent mode.
   private readonly limit: number
@@ -86,6 +88,7 @@ export class Engine<R> {
 
   constructor(spec: Spec, private readonly options: EngineOptions<R>) {
     this.framer = spec.framer
+    this.messages = spec.framer.messages === true && options.onReply !== undefined
     this.decoder = new FrameDecoder(spec.framer)
     this.writer = options.writer ?? new Bytes.Writer()
     this.decode = spec.codec.decodeUnsafe
@@ -257,6 +260,7 @@ export class Engine<R> {
       if (this.encodeInto !== undefined) this.encodeInto(writer, value)
       else writer.write(this.encode(value) as Uint8Array)
       this.framer.end(writer, mark)
+      if (this.messages) this.options.onReply?.(writer.take())
       return true
     } catch (error) {
       writer.length = mark
@@ -268,6 +272,7 @@ export class Engine<R> {
           if (this.encodeInto !== undefined) this.encodeInto(writer, recovered.value)
           else writer.write(this.encode(recovered.value) as Uint8Array)
           this.framer.end(writer, again)
+          if (this.messages) this.options.onReply?.(writer.take())
           return true
         } catch {
           writer.length = again

@@ -115,7 +115,8 @@ export const lengthField = (options: LengthFieldOptions = {}): Framer => {
         throw new FrameTooLarge({
           framer: name,
           length: total,
-          limit: Math.min(max, maxValue + headerLength),
+          // The largest frame the length field can announce, after the adjustment.
+          limit: Math.min(max, headerLength + maxValue + adjustment),
           offset: 0
         })
       }
@@ -330,6 +331,7 @@ export const datagram = (options: { readonly maxFrameLength?: number | undefined
   const name = "datagram"
   return {
     name,
+    messages: true,
     maxFrameLength: max,
     probe: max,
     read(_buf, start, end, cursor) {

@@ -429,7 +429,7 @@ export const run = <In, Out, E, R, S, HE, HR>(
     readonly prefix: string
     readonly onStart?: ((session: SessionImpl<Out, S>) => void) | undefined
   }
-): Effect.Effect<void, never, R | HR> =>
+): Effect.Effect<Session.CloseReason, never, R | HR> =>
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function* () {
       const session = new SessionImpl<Out, S>(connection, options.limits, options.prefix)
@@ -479,5 +479,6 @@ export const run = <In, Out, E, R, S, HE, HR>(
       }
       if (hooks.onClose !== undefined) yield* Effect.catchAllCause(hooks.onClose(session, reason), Effect.logWarning)
       yield* Scope.close(scope, Exit.void)
+      return reason
     })
   )

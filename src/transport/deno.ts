@@ -257,6 +257,7 @@ class DenoConnection implements Connection {
         while (offset < chunk.length) {
           const written = await this.conn.write(offset === 0 ? chunk : chunk.subarray(offset))
           if (this.closed) return
+          if (written <= 0) throw new Error("the socket accepted no bytes")
           offset += written
           this.inFlight = chunk.length - offset
         }
@@ -267,8 +268,16 @@ class DenoConnection implements Connection {
       return
     }
     this.writing = false
-    if (this.ending) void this.shutdown()
-    else this.handler?.onDrain()
+    if (this.ending) {
+      void this.shutdown()
+      return
+    }
+    try {
+      this.handler?.onDrain()
+    } catch (defect) {
+      // A bug above; like a throwing `onData`, it ends this connection only.
+      this.fail("write", defect)
+    }
   }
 
   get queuedBytes(): number {
