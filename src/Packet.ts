@@ -9,6 +9,7 @@
  */
 import * as MsgPack from "@effect/platform/MsgPack"
 import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Codec from "./Codec.ts"
 import { PacketDecodeError, PacketEncodeError } from "./Errors.ts"
@@ -91,8 +92,9 @@ export const schema = <A, I>(schema: Schema.Schema<A, I, never>, format: Format 
       let text: string
       try {
         text = textDecoder.decode(bytes)
-      } catch (cause) {
-        throw new PacketDecodeError({ codec: name, cause, length: bytes.length })
+      } catch {
+        const issue = new ParseResult.Type(Schema.Uint8ArrayFromSelf.ast, bytes, "invalid UTF-8")
+        throw new PacketDecodeError({ codec: name, cause: new ParseResult.ParseError({ issue }), length: bytes.length })
       }
       const result = decode(text)
       if (Either.isLeft(result)) throw new PacketDecodeError({ codec: name, cause: result.left, length: bytes.length })

@@ -39,6 +39,7 @@ import type * as Scope from "effect/Scope"
 import type { TransportError } from "./Errors.ts"
 import * as internal from "./internal/session.ts"
 import * as workersInternal from "./internal/workers.ts"
+import * as Metrics from "./Metrics.ts"
 import type * as Pipeline from "./Pipeline.ts"
 import type * as Session from "./Session.ts"
 import * as Transport from "./Transport.ts"
@@ -122,7 +123,11 @@ export const serve = <In, Out, E, R, S = void, HE = never, HR = never>(
         closing = true
         for (const session of sessions) (session as internal.SessionImpl<Out, S>).end({ _tag: "Shutdown" })
         const all = Array.from(fibers)
-        const finished = yield* Fiber.awaitAll(all).pipe(Effect.timeout(shutdownMillis), Effect.option)
+        // Finalizers are uninterruptible: the wait must not be, or the time-out could not end it.
+        const finished = yield* Effect.interruptible(Fiber.awaitAll(all)).pipe(
+          Effect.timeout(shutdownMillis),
+          Effect.option
+        )
         if (finished._tag === "None") yield* Fiber.interruptAll(Array.from(fibers))
       })
     )
@@ -136,6 +141,7 @@ export const serve = <In, Out, E, R, S = void, HE = never, HR = never>(
       }
       if (open >= maxConnections) {
         rejected++
+        Metrics.connectionsRejected.unsafeUpdate(1, [])
         connection.destroy()
         runFork(
           Effect.logWarning(

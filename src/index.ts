@@ -26,3 +26,5 @@ export * as Session from "./Session.ts"
 export * as Transport from "./Transport.ts"
 /** @since 0.1.0 */
 export * as Client from "./Client.ts"
+/** @since 0.1.0 */
+export * as Metrics from "./Metrics.ts"

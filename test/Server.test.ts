@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Schema } from "effect"
-import { Bytes, Client, Frame, Handler, Packet, Pipeline, Server } from "../src/index.ts"
+import { Effect, Either, Metric, Schema } from "effect"
+import { Bytes, Client, Frame, Handler, Metrics, Packet, Pipeline, Server } from "../src/index.ts"
 import { transport as nodeTransport } from "../src/transport/node.ts"
 import { peer } from "./util/peer.ts"
 
@@ -58,5 +58,31 @@ describe("Client", () => {
       expect(results.map((r) => r.n)).toEqual(Array.from({ length: 1000 }, (_, id) => id * 2))
       // The server answered out of order, so matching by arrival order would have failed.
       expect(order).not.toEqual([...order].sort((a, b) => a - b))
+    })))
+})
+
+describe("Metrics", () => {
+  it.live("count connections, bytes, frames and why sessions ended", () =>
+    Effect.scoped(Effect.gen(function* () {
+      // A snapshot: the state's map is live.
+      const before = new Map((yield* Metric.value(Metrics.sessionsEnded)).occurrences)
+      const bytesBefore = (yield* Metric.value(Metrics.bytesIn)).count
+      const framesBefore = (yield* Metric.value(Metrics.framesIn)).count
+      const server = yield* Server.serve({ pipeline: echo, transport: nodeTransport })
+      const client = yield* peer(server.port)
+      const hello = frame("hello")
+      client.write(hello)
+      yield* Effect.promise(() => client.waitFor(hello.length))
+      // A header announcing more than maxFrameLength ends the session with FrameTooLarge.
+      client.write(new Uint8Array([0x7f, 0xff, 0xff, 0xff]))
+      yield* Effect.promise(() => client.closed)
+      const ended = (tag: string, occurrences: ReadonlyMap<string, number>) => occurrences.get(tag) ?? 0
+      const after = (yield* Metric.value(Metrics.sessionsEnded)).occurrences
+      for (let i = 0; i < 100 && ended("FrameTooLarge", after) === ended("FrameTooLarge", before); i++) {
+        yield* Effect.sleep("20 millis")
+      }
+      expect(ended("FrameTooLarge", after)).toBe(ended("FrameTooLarge", before) + 1)
+      expect((yield* Metric.value(Metrics.bytesIn)).count - bytesBefore).toBe(hello.length + 4)
+      expect((yield* Metric.value(Metrics.framesIn)).count - framesBefore).toBe(1)
     })))
 })

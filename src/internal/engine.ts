@@ -57,6 +57,10 @@ const toStep = (step: Step): Effect.Effect<Uint8Array, never, never> =>
 export class Engine<R> {
   /** The first unrecovered error: the connection must end once the returned bytes are written. */
   error: unknown = undefined
+  /** Counts messages settled after suspending: a watchdog reads it to tell a stuck handler. */
+  settled = 0
+  /** Frames decoded. */
+  framesIn = 0
   readonly decoder: FrameDecoder
   readonly writer: Bytes.Writer
 
@@ -168,6 +172,7 @@ export class Engine<R> {
         if (decoder.error !== undefined) this.error = decoder.error
         break
       }
+      this.framesIn++
       let message: unknown
       try {
         message = this.decode(frame)
@@ -217,6 +222,7 @@ export class Engine<R> {
 
   /** Takes a handler's outcome: emits its reply, or recovers or records its failure. */
   private settle(exit: Exit.Exit<unknown, unknown>, many = this.many): Step | undefined {
+    this.settled++
     if (Exit.isSuccess(exit)) {
       this.emit(exit.value, many)
       return undefined
@@ -294,6 +300,7 @@ export class Engine<R> {
         if (decoder.error !== undefined) this.error = decoder.error
         break
       }
+      this.framesIn++
       // The handler may outlive the read buffer: give it bytes of its own.
       const frame = view.slice()
       const seq = this.nextSeq++
@@ -358,6 +365,7 @@ export class Engine<R> {
 
   private release(exit: Exit.Exit<unknown, unknown>, many: boolean): void {
     this.outstanding--
+    this.settled++
     if (Exit.isSuccess(exit)) this.emit(exit.value, many)
     else if (this.error === undefined) this.error = causeToError(exit.cause)
     const waiter = this.slotWaiter

@@ -8,7 +8,15 @@ import type * as Fiber from "effect/Fiber"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import * as Bytes from "../Bytes.ts"
-import { ConnectionClosed, IdleTimeout, OutboundOverflow, type TransportError, WriteTimeout } from "../Errors.ts"
+import {
+  ConnectionClosed,
+  HandlerTimeout,
+  IdleTimeout,
+  OutboundOverflow,
+  type TransportError,
+  WriteTimeout
+} from "../Errors.ts"
+import * as Metrics from "../Metrics.ts"
 import type * as Pipeline from "../Pipeline.ts"
 import type * as Session from "../Session.ts"
 import type * as Transport from "../Transport.ts"
@@ -39,7 +47,7 @@ const millisOf = (input: Duration.DurationInput | undefined, fallback: Duration.
 export interface Limits {
   readonly readIdleMillis: number
   readonly writeMillis: number
-  readonly handlerTimeout: Duration.DurationInput | undefined
+  readonly handlerMillis: number
   readonly highWaterMark: number
   readonly lowWaterMark: number
   readonly maxOutboundBytes: number
@@ -54,7 +62,7 @@ export const limitsOf = (options: Session.Options): Limits => {
   return {
     readIdleMillis: millisOf(options.readIdleTimeout, defaults.readIdleTimeout),
     writeMillis: millisOf(options.writeTimeout, defaults.writeTimeout),
-    handlerTimeout: Duration.isFinite(handler) ? handler : undefined,
+    handlerMillis: Duration.isFinite(handler) ? Duration.toMillis(handler) : Infinity,
     highWaterMark,
     lowWaterMark: Math.min(options.lowWaterMark ?? defaults.lowWaterMark, highWaterMark),
     maxOutboundBytes: Math.max(options.maxOutboundBytes ?? defaults.maxOutboundBytes, highWaterMark),
@@ -129,7 +137,6 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S> {
     this.engine = new Engine(pipeline, {
       context: this,
       runtime,
-      handlerTimeout: this.limits.handlerTimeout,
       onReply: (bytes) => this.write(bytes),
       onFailure: (error) => this.end({ _tag: "Failed", error })
     })
@@ -323,7 +330,9 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S> {
       if (this.pending !== undefined) this.pending.unsafeInterruptAsFork(this.pending.id())
       if (this.transportClosed) return Effect.void
       this.connection.end()
-      return Deferred.await(this.closed).pipe(
+      // Runs inside the session's uninterruptible close: the wait itself must stay interruptible
+      // for the time-out to cut it short.
+      return Effect.interruptible(Deferred.await(this.closed)).pipe(
         Effect.timeoutTo({ duration: this.limits.closeMillis, onTimeout: () => false, onSuccess: () => true }),
         Effect.flatMap((closedCleanly) => closedCleanly ? Effect.void : Effect.sync(() => this.connection.destroy()))
       )
@@ -341,8 +350,32 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S> {
   sweepQueued = 0
   sweepDrains = -1
   sweepWriteAt = 0
+  sweepSettled = -1
+  sweepHandlerAt = 0
+
+  private reportedBytesIn = 0
+  private reportedBytesOut = 0
+  private reportedFrames = 0
+
+  /** Adds what happened since the last report to the metrics. */
+  report(): void {
+    if (this.bytesIn !== this.reportedBytesIn) {
+      Metrics.bytesIn.unsafeUpdate(this.bytesIn - this.reportedBytesIn, [])
+      this.reportedBytesIn = this.bytesIn
+    }
+    if (this.bytesOut !== this.reportedBytesOut) {
+      Metrics.bytesOut.unsafeUpdate(this.bytesOut - this.reportedBytesOut, [])
+      this.reportedBytesOut = this.bytesOut
+    }
+    const frames = this.engine?.framesIn ?? 0
+    if (frames !== this.reportedFrames) {
+      Metrics.framesIn.unsafeUpdate(frames - this.reportedFrames, [])
+      this.reportedFrames = frames
+    }
+  }
 
   sweep(now: number): void {
+    this.report()
     if (this.reason !== undefined) return
     if (this.bytesIn !== this.sweepBytesIn || this.paused !== 0) {
       this.sweepBytesIn = this.bytesIn
@@ -358,7 +391,23 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S> {
       })
       return
     }
+    // A handler is stuck when messages are in flight and none has settled for handlerTimeout.
+    const engine = this.engine
+    if (engine !== undefined && (this.pending !== undefined || engine.inFlight > 0)) {
+      if (engine.settled !== this.sweepSettled) {
+        this.sweepSettled = engine.settled
+        this.sweepHandlerAt = now
+      } else if (now - this.sweepHandlerAt >= this.limits.handlerMillis) {
+        this.end({ _tag: "Failed", error: new HandlerTimeout({ timeoutMillis: this.limits.handlerMillis }) })
+        return
+      }
+    } else {
+      this.sweepSettled = -1
+    }
     const queued = this.connection.queuedBytes
+    if ((globalThis as any).DEBUG_SWEEP) {
+      console.log("sweep", now, queued, this.sweepQueued, this.drains, this.sweepDrains, this.sweepWriteAt)
+    }
     if (queued === 0 || queued < this.sweepQueued || this.drains !== this.sweepDrains) {
       this.sweepQueued = queued
       this.sweepDrains = this.drains
@@ -388,8 +437,8 @@ export class Sweeper {
   private intervalMillis = 1000
 
   track(session: SessionImpl<unknown, unknown>): void {
-    const { readIdleMillis, writeMillis } = session.limits
-    const interval = Math.min(Math.max(Math.min(readIdleMillis, writeMillis) / 4, 5), 1000)
+    const { handlerMillis, readIdleMillis, writeMillis } = session.limits
+    const interval = Math.min(Math.max(Math.min(readIdleMillis, writeMillis, handlerMillis) / 4, 5), 1000)
     if (interval < this.intervalMillis) this.intervalMillis = interval
     this.sessions.add(session)
   }
@@ -408,6 +457,14 @@ export class Sweeper {
       () => tick
     ).pipe(Effect.forever)
   }
+}
+
+const reasonLabel = (reason: Session.CloseReason): string => {
+  if (reason._tag !== "Failed") return reason._tag
+  const error = reason.error
+  return typeof error === "object" && error !== null && typeof (error as { _tag?: unknown })._tag === "string"
+    ? (error as { _tag: string })._tag
+    : "Defect"
 }
 
 /** The error a session ended with, if any. */
@@ -433,6 +490,8 @@ export const run = <In, Out, E, R, S, HE, HR>(
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function* () {
       const session = new SessionImpl<Out, S>(connection, options.limits, options.prefix)
+      Metrics.connectionsTotal.unsafeUpdate(1, [])
+      Metrics.connectionsOpen.unsafeUpdate(1, [])
       const scope = yield* Scope.make()
       const hooks = options.hooks
       options.onStart?.(session)
@@ -469,7 +528,14 @@ export const run = <In, Out, E, R, S, HE, HR>(
       }
       options.sweeper.untrack(session as SessionImpl<unknown, unknown>)
       const reason = session.reason!
+      session.report()
+      Metrics.connectionsOpen.unsafeUpdate(-1, [])
+      Metrics.sessionsEnded.unsafeUpdate(reasonLabel(reason), [])
+      if ((globalThis as any).DEBUG_SWEEP) console.log("ending", reason)
       yield* session.closeConnection()
+      if ((globalThis as any).DEBUG_SWEEP) console.log("closed connection")
+      if (session.engine !== undefined) yield* session.engine.interrupt()
+      if ((globalThis as any).DEBUG_SWEEP) console.log("interrupted", hooks)
       if (session.engine !== undefined) yield* session.engine.interrupt()
       const error = errorOf(reason)
       if (error !== undefined && hooks.onError !== undefined) {

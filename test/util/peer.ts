@@ -19,12 +19,16 @@ export interface Peer {
   destroy(): void
 }
 
-export const connectPeer = (port: number, options?: { readonly paused?: boolean }): Promise<Peer> =>
+export const connectPeer = (
+  port: number,
+  options?: { readonly paused?: boolean; readonly halfOpen?: boolean }
+): Promise<Peer> =>
   new Promise((resolve, reject) => {
     const chunks: Array<Uint8Array> = []
     let size = 0
     const waiters: Array<() => void> = []
-    const socket = net.connect({ host: "127.0.0.1", port, allowHalfOpen: true })
+    // Like most clients, a peer closes when the server closes, unless `halfOpen`.
+    const socket = net.connect({ host: "127.0.0.1", port, allowHalfOpen: options?.halfOpen ?? false })
     let resolveClosed!: (v: { hadError: boolean }) => void
     const closed = new Promise<{ hadError: boolean }>((r) => (resolveClosed = r))
     let resolveEnded!: () => void
@@ -81,5 +85,5 @@ export const connectPeer = (port: number, options?: { readonly paused?: boolean 
   })
 
 /** A peer as a scoped resource: destroyed when the scope closes. */
-export const peer = (port: number, options?: { readonly paused?: boolean }) =>
+export const peer = (port: number, options?: { readonly paused?: boolean; readonly halfOpen?: boolean }) =>
   Effect.acquireRelease(Effect.promise(() => connectPeer(port, options)), (p) => Effect.sync(() => p.destroy()))

@@ -1,0 +1,86 @@
+/**
+ * Effect `Metric`s of every server and client: connections, bytes, frames, and why sessions ended.
+ * Any Effect metrics exporter sees them.
+ *
+ * They cost nothing per read: byte and frame counts are added by the sweeper that checks
+ * time-outs (about once a second, and when a session ends), connection counts at accept and close.
+ *
+ * @since 0.1.0
+ */
+import * as Metric from "effect/Metric"
+
+/**
+ * Sessions open now.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const connectionsOpen: Metric.Metric.Gauge<number> = Metric.gauge("sluice_connections_open", {
+  description: "sessions open now"
+})
+
+/**
+ * Sessions started since the process started.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const connectionsTotal: Metric.Metric.Counter<number> = Metric.counter("sluice_connections_total", {
+  description: "sessions started",
+  incremental: true
+})
+
+/**
+ * Connections closed at once because a server's `maxConnections` were open.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const connectionsRejected: Metric.Metric.Counter<number> = Metric.counter("sluice_connections_rejected", {
+  description: "connections refused over maxConnections",
+  incremental: true
+})
+
+/**
+ * Bytes read from peers.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const bytesIn: Metric.Metric.Counter<number> = Metric.counter("sluice_bytes_in", {
+  description: "bytes read",
+  incremental: true
+})
+
+/**
+ * Bytes written (or queued) to peers.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const bytesOut: Metric.Metric.Counter<number> = Metric.counter("sluice_bytes_out", {
+  description: "bytes written",
+  incremental: true
+})
+
+/**
+ * Frames decoded.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const framesIn: Metric.Metric.Counter<number> = Metric.counter("sluice_frames_in", {
+  description: "frames decoded",
+  incremental: true
+})
+
+/**
+ * Sessions ended, by reason: the `CloseReason` tag, or the error's tag for `Failed`
+ * (`IdleTimeout`, `FrameTooLarge`, ...), as the label `reason`.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const sessionsEnded: Metric.Metric.Frequency<string> = Metric.frequency("sluice_sessions_ended", {
+  description: "sessions ended, by reason"
+})
