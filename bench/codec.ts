@@ -235,28 +235,29 @@ const genPipeline = Pipeline.make({
 })
 
 /** Drives an engine as a callback transport does: push each read, run a pending step, write. */
-const engine = (pipeline: Pipeline.Pipeline<Uint8Array, Uint8Array, unknown>) => (passes: number, write: Write) => {
-  const scope = Effect.runSync(Scope.make())
-  try {
-    const [engine, rt] = Effect.runSync(
-      Scope.extend(Effect.all([Pipeline.engine(pipeline), Effect.runtime<never>()]), scope)
-    )
-    const runSync = Runtime.runSync(rt)
-    for (let p = 0; p < passes; p++) {
-      for (let r = 0; r < READS; r++) {
-        const step = engine.push(reads[r])
-        write(step instanceof Uint8Array ? step : runSync(step))
-        if (engine.error !== undefined) throw engine.error
+const driveEngine =
+  (pipeline: Pipeline.Pipeline<Uint8Array, Uint8Array, unknown>) => (passes: number, write: Write) => {
+    const scope = Effect.runSync(Scope.make())
+    try {
+      const [engine, rt] = Effect.runSync(
+        Scope.extend(Effect.all([Pipeline.engine(pipeline), Effect.runtime<never>()]), scope)
+      )
+      const runSync = Runtime.runSync(rt)
+      for (let p = 0; p < passes; p++) {
+        for (let r = 0; r < READS; r++) {
+          const step = engine.push(reads[r])
+          write(step instanceof Uint8Array ? step : runSync(step))
+          if (engine.error !== undefined) throw engine.error
+        }
       }
+      const last = engine.end()
+      const bytes = last instanceof Uint8Array ? last : runSync(last)
+      if (bytes.length > 0) write(bytes)
+      if (engine.error !== undefined) throw engine.error
+    } finally {
+      Effect.runSync(Scope.close(scope, Exit.void))
     }
-    const last = engine.end()
-    const bytes = last instanceof Uint8Array ? last : runSync(last)
-    if (bytes.length > 0) write(bytes)
-    if (engine.error !== undefined) throw engine.error
-  } finally {
-    Effect.runSync(Scope.close(scope, Exit.void))
   }
-}
 
 // --- 4. Pipeline.transform -----------------------------------------------------------------------
 
@@ -291,14 +292,14 @@ const allVariants: ReadonlyArray<Variant> = [
     run: frameDecoder,
     target: { text: ">= 0.5 x plain", met: (fps, plainFps) => fps >= 0.5 * plainFps }
   },
-  { name: "engine-sync", label: "engine, Handler.sync", run: engine(syncPipeline) },
+  { name: "engine-sync", label: "engine, Handler.sync", run: driveEngine(syncPipeline) },
   {
     name: "engine-succeed",
     label: "engine, Effect.succeed",
-    run: engine(succeedPipeline),
+    run: driveEngine(succeedPipeline),
     target: { text: ">= 10 M/s", met: (fps) => fps >= 10e6 }
   },
-  { name: "engine-gen", label: "engine, Effect.gen", run: engine(genPipeline) },
+  { name: "engine-gen", label: "engine, Effect.gen", run: driveEngine(genPipeline) },
   { name: "transform-sync", label: "Pipeline.transform (Stream), sync", run: transform, last: true }
 ]
 
@@ -375,7 +376,8 @@ const main = async (): Promise<void> => {
 
   // Warm up and size each variant's runs to about `seconds`; then time them round robin, so that
   // drift on a shared machine hits every variant alike. The Stream transform runs last, on its own:
-  // it buffers its output without bound (see the report), and the heap it leaves slows the others.
+  // its producer can run a whole input ahead of its consumer, and the heap that leaves behind slows
+  // whatever runs next.
   const passes = new Map<Variant, number>()
   const rates = new Map<Variant, Array<number>>(variants.map((v) => [v, []]))
   const groups = [variants.filter((v) => !v.last), variants.filter((v) => v.last)]

@@ -300,18 +300,42 @@ export const transform: {
     options?: { readonly handlerTimeout?: Duration.DurationInput | undefined }
   ): Stream.Stream<Uint8Array, E | E1, R | R1> =>
     Stream.unwrapScoped(Effect.gen(function* () {
-      const mailbox = yield* Mailbox.make<Uint8Array, E | E1>()
-      const engine = yield* pipeline.pipe(engineFor(mailbox, options?.handlerTimeout))
-      const offer = (bytes: Uint8Array): Effect.Effect<void, E> => {
-        if (bytes.length > 0) mailbox.unsafeOffer(bytes.slice())
-        const error = engine.error
-        return error === undefined ? Effect.void : Effect.fail(error as E)
+      // Bounded: the input is read no further ahead than a few batches of replies.
+      const mailbox = yield* Mailbox.make<Uint8Array, E | E1>({ capacity: 16 })
+      // Replies of concurrent handlers arrive outside the producer: when the mailbox is full they
+      // wait here, in order (at most the concurrency limit's worth), until the producer moves them.
+      const overflow: Array<Uint8Array> = []
+      const onReply = (bytes: Uint8Array): void => {
+        const copy = bytes.slice()
+        if (overflow.length > 0 || !mailbox.unsafeOffer(copy)) overflow.push(copy)
       }
+      const engine = yield* pipeline.pipe(
+        engine_({
+          onReply,
+          onFailure: (error) => {
+            mailbox.unsafeDone(Exit.fail(error))
+          },
+          handlerTimeout: options?.handlerTimeout
+        })
+      )
+      const flushOverflow: Effect.Effect<void> = Effect.suspend(() =>
+        overflow.length === 0 ? Effect.void : Effect.asVoid(mailbox.offerAll(overflow.splice(0)))
+      )
+      const offer = (bytes: Uint8Array): Effect.Effect<void, E> =>
+        Effect.zipRight(
+          flushOverflow,
+          Effect.suspend(() => {
+            const error = engine.error
+            const sent = bytes.length > 0 ? Effect.asVoid(mailbox.offer(bytes.slice())) : Effect.void
+            return error === undefined ? sent : Effect.zipRight(sent, Effect.fail(error as E))
+          })
+        )
       const step = (result: Uint8Array | Effect.Effect<Uint8Array>): Effect.Effect<void, E> =>
         result instanceof Uint8Array ? offer(result) : Effect.flatMap(result, offer)
       yield* input.pipe(
         Stream.runForEach((chunk) => step(engine.push(chunk))),
         Effect.zipRight(Effect.suspend(() => step(engine.end()))),
+        Effect.zipRight(flushOverflow),
         Effect.exit,
         Effect.flatMap((exit) => mailbox.done(Exit.asVoid(exit))),
         Effect.forkScoped
@@ -320,15 +344,7 @@ export const transform: {
     }))
 )
 
-const engineFor =
-  <E, E1>(mailbox: Mailbox.Mailbox<Uint8Array, E | E1>, handlerTimeout?: Duration.DurationInput) =>
+const engine_ =
+  <E>(options: EngineOptions<E>) =>
   <In, Out, R>(pipeline: Pipeline<In, Out, E, R>): Effect.Effect<Engine<E>, never, R | Scope.Scope> =>
-    engine(pipeline, {
-      onReply: (bytes) => {
-        mailbox.unsafeOffer(bytes.slice())
-      },
-      onFailure: (error) => {
-        mailbox.unsafeDone(Exit.fail(error))
-      },
-      handlerTimeout
-    })
+    engine(pipeline, options)

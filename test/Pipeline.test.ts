@@ -209,4 +209,18 @@ describe("Pipeline", () => {
       const exit = yield* Fiber.join(fiber)
       expect(Either.isLeft(exit) && exit.left._tag).toBe("HandlerTimeout")
     }))
+
+  it.effect("transform reads its input no further ahead than a bounded number of reply batches", () =>
+    Effect.gen(function* () {
+      const pipeline = Pipeline.make({ framer, codec, handler: Handler.sync(add) })
+      let pulled = 0
+      const input = Stream.range(1, 10_000).pipe(
+        Stream.map((id) => wire([{ id, op: "add", a: 1, b: 1 }])),
+        Stream.tap(() => Effect.sync(() => pulled++))
+      )
+      const first = yield* input.pipe(Pipeline.transform(pipeline), Stream.take(5), Stream.runCollect)
+      expect(replies(first).length).toBe(5)
+      // An unbounded buffer would have read all 10 000 chunks by now.
+      expect(pulled).toBeLessThan(100)
+    }))
 })

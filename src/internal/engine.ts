@@ -46,6 +46,8 @@ export type Step = Uint8Array | Effect.Effect<Uint8Array, never, any>
 
 const emptyStep: Effect.Effect<Uint8Array> = Effect.succeed(Bytes.empty)
 
+const SUSPENDED: unique symbol = Symbol("sluice/Engine/suspended")
+
 const toStep = (step: Step): Effect.Effect<Uint8Array, never, never> =>
   step instanceof Uint8Array ? Effect.succeed(step) : step as Effect.Effect<Uint8Array>
 
@@ -165,6 +167,18 @@ export class Engine<R> {
   // --- sequential --------------------------------------------------------------------------------
 
   private drain(): Step {
+    const next = this.drainSync()
+    return next === undefined ? this.writer.take() : next === SUSPENDED ? this.loop() : next
+  }
+
+  /** A handler returned an Effect that must run: it is in `this.suspended`. */
+  private suspended: Effect.Effect<unknown, unknown, R> | undefined = undefined
+
+  /**
+   * Handles frames while handlers answer synchronously. Returns `undefined` when the input is used
+   * up, `SUSPENDED` when a handler's Effect must run, or the Step of an asynchronous recovery.
+   */
+  private drainSync(): Step | typeof SUSPENDED | undefined {
     const decoder = this.decoder
     while (this.error === undefined) {
       const frame = decoder.next()
@@ -198,16 +212,34 @@ export class Engine<R> {
         if (step !== undefined) return step
         continue
       }
-      return this.suspend(result as Effect.Effect<unknown, unknown, R>, this.many)
+      this.suspended = result as Effect.Effect<unknown, unknown, R>
+      return SUSPENDED
     }
-    return this.writer.take()
+    return undefined
   }
 
-  /** Waits for a handler (or a recovery) that suspended, then carries on with the chunk. */
-  private suspend(effect: Effect.Effect<unknown, unknown, R>, many: boolean): Step {
-    return Effect.flatMap(Effect.exit(this.withTimeout(effect)), (exit) => {
-      const step = this.settle(exit, many)
-      return toStep(step ?? this.drain())
+  /**
+   * Runs the rest of the read as one Effect: each handler that suspends is `yield*`ed in turn, and
+   * the frames between them are handled synchronously. A failure leaves the loop once, is settled
+   * (recovered or recorded), and the loop starts again from the next frame.
+   */
+  private loop(): Step {
+    const self = this
+    const body = Effect.gen(function* () {
+      for (;;) {
+        const effect = self.suspended!
+        self.suspended = undefined
+        const value = yield* self.withTimeout(effect)
+        self.settled++
+        self.emit(value, self.many)
+        const next = self.drainSync()
+        if (next === undefined) return self.writer.take()
+        if (next !== SUSPENDED) return yield* (next as Effect.Effect<Uint8Array>)
+      }
+    })
+    return Effect.catchAllCause(body, (cause) => {
+      if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause) as Effect.Effect<never>
+      return toStep(this.settle(Exit.failCause(cause)) ?? this.drain())
     })
   }
 

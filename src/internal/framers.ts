@@ -103,7 +103,7 @@ export const lengthField = (options: LengthFieldOptions = {}): Framer => {
     },
     begin(writer) {
       const mark = writer.reserve(headerLength)
-      writer.bytes.fill(0, mark, mark + fieldOffset)
+      if (fieldOffset > 0) writer.bytes.fill(0, mark, mark + fieldOffset)
       return mark
     },
     end(writer, mark) {
