@@ -224,16 +224,15 @@ export class Engine<R> {
    * (recovered or recorded), and the loop starts again from the next frame.
    */
   private loop(): Step {
-    const self = this
-    const body = Effect.gen(function* () {
+    const body = Effect.gen(this, function* () {
       for (;;) {
-        const effect = self.suspended!
-        self.suspended = undefined
-        const value = yield* self.withTimeout(effect)
-        self.settled++
-        self.emit(value, self.many)
-        const next = self.drainSync()
-        if (next === undefined) return self.writer.take()
+        const effect = this.suspended!
+        this.suspended = undefined
+        const value = yield* this.withTimeout(effect)
+        this.settled++
+        this.emit(value, this.many)
+        const next = this.drainSync()
+        if (next === undefined) return this.writer.take()
         if (next !== SUSPENDED) return yield* (next as Effect.Effect<Uint8Array>)
       }
     })

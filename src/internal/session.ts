@@ -405,9 +405,6 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S> {
       this.sweepSettled = -1
     }
     const queued = this.connection.queuedBytes
-    if ((globalThis as any).DEBUG_SWEEP) {
-      console.log("sweep", now, queued, this.sweepQueued, this.drains, this.sweepDrains, this.sweepWriteAt)
-    }
     if (queued === 0 || queued < this.sweepQueued || this.drains !== this.sweepDrains) {
       this.sweepQueued = queued
       this.sweepDrains = this.drains
@@ -506,6 +503,8 @@ export const run = <In, Out, E, R, S, HE, HR>(
         options.sweeper.track(session as SessionImpl<unknown, unknown>)
         if (hooks.onCron !== undefined) {
           const cron = hooks.onCron
+          // Forked interruptible: a fiber forked here inherits the mask, and closing the session's
+          // scope could then never stop it.
           yield* Effect.forkIn(
             Effect.schedule(
               Effect.catchAllCause(
@@ -513,7 +512,7 @@ export const run = <In, Out, E, R, S, HE, HR>(
                 (cause) => Effect.sync(() => session.end({ _tag: "Failed", error: Cause.squash(cause) }))
               ),
               cron.schedule
-            ).pipe(Effect.forever),
+            ).pipe(Effect.forever, Effect.interruptible),
             scope
           )
         }
@@ -531,11 +530,7 @@ export const run = <In, Out, E, R, S, HE, HR>(
       session.report()
       Metrics.connectionsOpen.unsafeUpdate(-1, [])
       Metrics.sessionsEnded.unsafeUpdate(reasonLabel(reason), [])
-      if ((globalThis as any).DEBUG_SWEEP) console.log("ending", reason)
       yield* session.closeConnection()
-      if ((globalThis as any).DEBUG_SWEEP) console.log("closed connection")
-      if (session.engine !== undefined) yield* session.engine.interrupt()
-      if ((globalThis as any).DEBUG_SWEEP) console.log("interrupted", hooks)
       if (session.engine !== undefined) yield* session.engine.interrupt()
       const error = errorOf(reason)
       if (error !== undefined && hooks.onError !== undefined) {

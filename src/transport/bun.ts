@@ -73,6 +73,7 @@ interface BunTlsOptions {
   readonly key?: string
   readonly ca?: string
   readonly serverName?: string
+  readonly rejectUnauthorized?: boolean
 }
 
 interface BunSocketOptions {
@@ -507,7 +508,10 @@ const connect = (options: ConnectOptions): Effect.Effect<Connection, TransportEr
       connectError: (_socket, error) => fail("connect", error)
     }
     const serverName = options.tls?.serverName ?? (isIpAddress(host) ? undefined : host)
+    // Never an empty object: Bun takes `tls: {}` for no TLS at all, connects in plain TCP, and the
+    // handshake this adapter waits for never comes.
     const tls: BunTlsOptions | undefined = options.tls === undefined ? undefined : {
+      rejectUnauthorized: true,
       ...(options.tls.ca !== undefined ? { ca: options.tls.ca } : {}),
       ...(serverName !== undefined ? { serverName } : {})
     }
