@@ -104,7 +104,7 @@ export const makeUnsafe = <Wire, Decoded, Encoded = Decoded, DE = never, EE = ne
  * import { Either } from "effect"
  *
  * // A one-byte XOR "cipher" between the framer and the packet codec.
- * const xor = Codec.make({
+ * const xor = Codec.make<Uint8Array, Uint8Array>({
  *   name: "xor",
  *   decode: (bytes: Uint8Array) => Either.right(bytes.map((b) => b ^ 0x5a)),
  *   encode: (bytes: Uint8Array) => Either.right(bytes.map((b) => b ^ 0x5a))

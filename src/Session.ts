@@ -21,6 +21,7 @@ import type * as Scope from "effect/Scope"
 import type {
   ConnectionClosed,
   FrameError,
+  HandlerTimeout,
   IdleTimeout,
   OutboundOverflow,
   PacketEncodeError,
@@ -64,7 +65,7 @@ export type SendError = ConnectionClosed | OutboundOverflow | PacketEncodeError 
  * @since 0.1.0
  * @category errors
  */
-export type SessionError = IdleTimeout | WriteTimeout | TransportError
+export type SessionError = IdleTimeout | WriteTimeout | HandlerTimeout | TransportError
 
 /**
  * One connection, as handlers and hooks see it.

@@ -106,8 +106,13 @@ export interface ListenOptions {
   readonly path?: string | undefined
   /** Lets several processes bind the same port (Bun; Deno with `--unstable-net`; Linux). */
   readonly reusePort?: boolean | undefined
-  /** TLS: PEM certificate chain and private key. */
-  readonly tls?: { readonly cert: string; readonly key: string } | undefined
+  /**
+   * TLS: PEM certificate chain and private key; a client that has not finished its handshake
+   * within `handshakeTimeout` milliseconds (default 10 000) is dropped.
+   */
+  readonly tls?:
+    | { readonly cert: string; readonly key: string; readonly handshakeTimeout?: number | undefined }
+    | undefined
 }
 
 /**

@@ -398,15 +398,40 @@ const listen = (
   const host = options.host ?? "127.0.0.1"
   const path = options.path
   const requested = path !== undefined ? path : formatAddress(addressOf(host, options.port ?? 0))
+  const accept = (socket: BunSocket): void => {
+    const connection = new BunConnection(socket, path)
+    socket.data = connection
+    onConnection(connection)
+    connection.holdUntilStart()
+  }
+  // With TLS, `open` comes at the TCP accept and `handshake` once TLS is up: a client that does
+  // not finish its handshake within `handshakeTimeout` is dropped.
+  const handshakeMillis = options.tls?.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT_MILLIS
+  const handshakes = new WeakMap<BunSocket, ReturnType<typeof setTimeout>>()
   const socket: BunSocketHandler = {
     binaryType: "uint8array",
-    // With TLS and no `handshake` handler, Bun calls `open` once the handshake is done.
     open: (socket) => {
-      const connection = new BunConnection(socket, path)
-      socket.data = connection
-      onConnection(connection)
-      connection.holdUntilStart()
+      if (options.tls === undefined) return accept(socket)
+      handshakes.set(
+        socket,
+        setTimeout(() => {
+          handshakes.delete(socket)
+          socket.terminate()
+        }, handshakeMillis)
+      )
     },
+    ...(options.tls !== undefined
+      ? {
+        handshake: (socket: BunSocket) => {
+          const timer = handshakes.get(socket)
+          // Bun also reports the end of a handshake that timed out: that socket is gone.
+          if (timer === undefined) return
+          clearTimeout(timer)
+          handshakes.delete(socket)
+          accept(socket)
+        }
+      }
+      : {}),
     data: onData,
     drain: onDrain,
     end: onEnd,
@@ -444,6 +469,9 @@ const listen = (
     }))
   )
 }
+
+/** A TLS client that has not finished its handshake by then is dropped. */
+const DEFAULT_HANDSHAKE_TIMEOUT_MILLIS = 10_000
 
 const isIpAddress = (host: string): boolean => /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(":")
 

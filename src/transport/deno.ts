@@ -103,8 +103,8 @@ const MIN_WRITE_BUFFER = 16 * 1024
 const MAX_SPARE_WRITE_BUFFER = 256 * 1024
 /** Pause of the accept loop after an accept error other than "closed" (EMFILE, say). */
 const ACCEPT_RETRY_MILLIS = 50
-/** Node's `handshakeTimeout` default: a TLS client that has not finished its handshake by then is dropped. */
-const TLS_HANDSHAKE_TIMEOUT_MILLIS = 120_000
+/** A TLS client that has not finished its handshake by then is dropped (`tls.handshakeTimeout`). */
+const TLS_HANDSHAKE_TIMEOUT_MILLIS = 10_000
 
 const EMPTY = new Uint8Array(0)
 
@@ -376,8 +376,13 @@ const openListener = (deno: DenoNamespace, options: ListenOptions): DenoListener
 }
 
 /** Hands a TLS connection over once its handshake is done; one that fails or stalls is dropped. */
-const handOverTls = (server: Server, conn: DenoConn, hand: (conn: DenoConn) => void): void => {
-  const timer = setTimeout(() => closeQuietly(conn), TLS_HANDSHAKE_TIMEOUT_MILLIS)
+const handOverTls = (
+  server: Server,
+  conn: DenoConn,
+  handshakeMillis: number,
+  hand: (conn: DenoConn) => void
+): void => {
+  const timer = setTimeout(() => closeQuietly(conn), handshakeMillis)
   conn.handshake!().then(
     () => {
       clearTimeout(timer)
@@ -418,8 +423,9 @@ const acceptLoop = async (
       closeQuietly(conn)
       return
     }
-    if (options.tls !== undefined && typeof conn.handshake === "function") handOverTls(server, conn, hand)
-    else hand(conn)
+    if (options.tls !== undefined && typeof conn.handshake === "function") {
+      handOverTls(server, conn, options.tls.handshakeTimeout ?? TLS_HANDSHAKE_TIMEOUT_MILLIS, hand)
+    } else hand(conn)
   }
 }
 

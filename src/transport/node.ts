@@ -29,6 +29,9 @@ class NodeConnection implements Connection {
   private handler: ConnectionHandler | undefined = undefined
   private closed = false
   private ending = false
+  private failure: TransportError | undefined = undefined
+  /** A `write` returned false: `onDrain` is owed once nothing is queued. */
+  private drainOwed = false
 
   constructor(readonly socket: net.Socket, unixPath: string | undefined) {
     this.remoteAddress = unixPath !== undefined
@@ -37,34 +40,56 @@ class NodeConnection implements Connection {
     this.localAddress = unixPath !== undefined
       ? { _tag: "Unix", path: unixPath }
       : addressOf(socket.localAddress, socket.localPort)
+    // Half-open by default (see `listen` for TLS servers, which cannot be created with it).
+    socket.allowHalfOpen = true
+    // From the start: an `error` without a listener (a reset before `start`, say) would crash the process.
+    socket.on("error", (cause) => {
+      this.failure ??= new TransportError({ operation: "read", address: formatAddress(this.remoteAddress), cause })
+    })
     socket.setNoDelay(true)
   }
 
   start(handler: ConnectionHandler): void {
+    if (this.handler !== undefined) return
     this.handler = handler
     const socket = this.socket
-    socket.on("data", (chunk: Uint8Array) => handler.onData(chunk))
-    socket.on("drain", () => handler.onDrain())
-    socket.on("end", () => handler.onEnd())
-    let failure: TransportError | undefined
-    socket.on("error", (cause) => {
-      failure = new TransportError({ operation: "read", address: formatAddress(this.remoteAddress), cause })
+    // Nothing but `onClose` once the socket is destroyed: Bun's node:net emits `end` after `destroy()`.
+    socket.on("data", (chunk: Uint8Array) => {
+      if (!socket.destroyed) handler.onData(chunk)
     })
-    socket.on("close", () => {
-      if (this.closed) return
-      this.closed = true
-      handler.onClose(failure)
+    socket.on("end", () => {
+      if (!socket.destroyed) handler.onEnd()
     })
-    if (socket.destroyed && !this.closed) {
-      this.closed = true
-      handler.onClose(failure)
-    }
+    socket.on("close", () => this.reportClose())
+    if (socket.destroyed) this.reportClose()
+  }
+
+  private reportClose(): void {
+    if (this.closed || this.handler === undefined) return
+    this.closed = true
+    this.handler.onClose(this.failure)
+  }
+
+  /**
+   * Called by node:net for each write once it is flushed (with the bytes' count already taken off
+   * `writableLength`). Node's own `drain` event comes only after a write that passed its 16 KiB
+   * high-water mark, while the contract owes `onDrain` after every `write` that returned false.
+   */
+  private readonly afterWrite = (): void => {
+    if (!this.drainOwed || this.closed || this.socket.destroyed || this.socket.writableLength !== 0) return
+    this.drainOwed = false
+    this.handler?.onDrain()
   }
 
   write(bytes: Uint8Array): boolean {
     if (this.closed || this.ending || this.socket.destroyed) return false
+    const socket = this.socket
     // node:net keeps a reference to what it is given until it is flushed: give it a copy.
-    return this.socket.write(bytes.slice())
+    socket.write(bytes.slice(), this.afterWrite)
+    // node:net's own answer is "below 16 KiB queued"; the contract's is "nothing queued".
+    if (socket.writableLength === 0) return true
+    this.drainOwed = true
+    return false
   }
 
   get queuedBytes(): number {
@@ -97,13 +122,28 @@ const listen = (
   Effect.acquireRelease(
     Effect.async<{ server: net.Server; address: Address }, TransportError>((resume) => {
       const onSocket = (socket: net.Socket) => onConnection(new NodeConnection(socket, options.path))
+      // A TLS server is created without `allowHalfOpen` (`NodeConnection` turns it on once the
+      // handshake is done): with it, a client that hangs up during the handshake (one that rejects
+      // the certificate, say) leaves a socket that node:tls never closes, nor reports.
       const server = options.tls !== undefined
-        ? tls.createServer({ cert: options.tls.cert, key: options.tls.key, allowHalfOpen: true }, onSocket)
+        ? tls.createServer({
+          cert: options.tls.cert,
+          key: options.tls.key,
+          allowHalfOpen: false,
+          handshakeTimeout: options.tls.handshakeTimeout ?? 10_000
+        }, onSocket)
         : net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, onSocket)
+      // A failed or timed-out handshake is reported here and the socket is left open: drop it.
+      server.on("tlsClientError", (_error: Error, socket: net.Socket) => socket.destroy())
       const requested = formatAddress(addressOf(options.host ?? "127.0.0.1", options.port ?? 0, options.path))
-      server.once("error", (cause) =>
-        resume(Effect.fail(new TransportError({ operation: "listen", address: requested, cause }))))
+      const onListenError = (cause: Error) =>
+        resume(Effect.fail(new TransportError({ operation: "listen", address: requested, cause })))
+      server.once("error", onListenError)
       const ready = () => {
+        server.off("error", onListenError)
+        // An accept error (EMFILE, say) is emitted on the server and would crash the process
+        // without a listener; the server goes on listening.
+        server.on("error", () => {})
         const bound = server.address()
         const address: Address = options.path !== undefined
           ? { _tag: "Unix", path: options.path }
@@ -121,12 +161,9 @@ const listen = (
         )
       }
     }),
-    ({ server }) =>
-      Effect.async<void>((resume) => {
-        server.close(() =>
-          resume(Effect.void)
-        )
-      })
+    // Stops accepting and frees the address at once. Not `server.close(callback)`'s callback: it
+    // waits until every accepted connection has closed, and those are the session layer's to end.
+    ({ server }) => Effect.sync(() => server.close())
   ).pipe(Effect.map(({ address }) => ({ address })))
 
 const connect = (options: ConnectOptions): Effect.Effect<Connection, TransportError> =>
@@ -134,11 +171,19 @@ const connect = (options: ConnectOptions): Effect.Effect<Connection, TransportEr
     const host = options.host ?? "127.0.0.1"
     const target = formatAddress(addressOf(host, options.port, options.path))
     let socket: net.Socket
-    const onError = (cause: Error) =>
+    let settled = false
+    // `on`, not `once`: a second `error` while connecting must not find the socket without a listener.
+    const onError = (cause: Error) => {
+      if (settled) return
+      settled = true
       resume(Effect.fail(new TransportError({ operation: "connect", address: target, cause })))
+    }
     const onReady = () => {
+      if (settled) return
+      settled = true
+      const connection = new NodeConnection(socket, options.path) // listens for errors from now on
       socket.off("error", onError)
-      resume(Effect.succeed(new NodeConnection(socket, options.path)))
+      resume(Effect.succeed(connection))
     }
     if (options.tls !== undefined) {
       socket = tls.connect({
@@ -153,8 +198,11 @@ const connect = (options: ConnectOptions): Effect.Effect<Connection, TransportEr
     } else {
       socket = net.connect({ host, port: options.port ?? 0, allowHalfOpen: true }, onReady)
     }
-    socket.once("error", onError)
-    return Effect.sync(() => socket.destroy())
+    socket.on("error", onError)
+    return Effect.sync(() => {
+      settled = true
+      socket.destroy()
+    })
   })
 
 /**
