@@ -188,6 +188,18 @@ export const varint = (options: { readonly maxFrameLength?: number | undefined }
   }
 }
 
+const frameStart = (writer: Bytes.Writer): number => writer.length
+
+/** Ends a frame by appending `suffix`, once its payload is known to fit in `max` bytes. */
+const endWith = (name: string, max: number, suffix: Uint8Array) => (writer: Bytes.Writer, mark: number): void => {
+  const length = writer.length - mark
+  if (length > max) {
+    writer.length = mark
+    throw new FrameTooLarge({ framer: name, length, limit: max, offset: 0 })
+  }
+  writer.write(suffix)
+}
+
 export interface DelimiterOptions {
   readonly delimiter: Uint8Array | string
   readonly maxLength: number
@@ -237,17 +249,8 @@ export const delimiter = (options: DelimiterOptions): Framer => {
       if (at - start > max) return tooLarge(cursor, name, at - start, max)
       return complete(cursor, start, keep ? at + delimLength : at, at + delimLength)
     },
-    begin(writer) {
-      return writer.length
-    },
-    end(writer, mark) {
-      if (writer.length - mark > max) {
-        const length = writer.length - mark
-        writer.length = mark
-        throw new FrameTooLarge({ framer: name, length, limit: max, offset: 0 })
-      }
-      writer.write(delim)
-    }
+    begin: frameStart,
+    end: endWith(name, max, delim)
   }
 }
 
@@ -282,17 +285,8 @@ export const lines = (options: LinesOptions): Framer => {
       if (lineEnd - start > max) return tooLarge(cursor, name, lineEnd - start, max)
       return complete(cursor, start, lineEnd, at + 1)
     },
-    begin(writer) {
-      return writer.length
-    },
-    end(writer, mark) {
-      if (writer.length - mark > max) {
-        const length = writer.length - mark
-        writer.length = mark
-        throw new FrameTooLarge({ framer: name, length, limit: max, offset: 0 })
-      }
-      writer.write(ending)
-    }
+    begin: frameStart,
+    end: endWith(name, max, ending)
   }
 }
 
