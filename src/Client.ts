@@ -128,7 +128,7 @@ export const make = <Req, Res, DE, EE>(
   Effect.gen(function* () {
     const transport = options.transport ?? (yield* Transport.current)
     const limits = internal.limitsOf(options)
-    const sweeper = new internal.Sweeper()
+    const sweeper = new internal.Sweeper(limits)
     yield* Effect.forkScoped(sweeper.run)
     const connectMillis = Duration.toMillis(Duration.decode(options.connectTimeout ?? Duration.seconds(10)))
     const requestTimeout = options.requestTimeout ?? Duration.seconds(30)
@@ -148,6 +148,7 @@ export const make = <Req, Res, DE, EE>(
       const call = correlate === "fifo" ? fifo.shift() : takeById(correlate.response(message))
       if (call !== undefined) settle(call, Effect.succeed(message))
       else if (options.onPush !== undefined) Effect.runFork(options.onPush(message))
+      else Effect.runFork(Effect.logDebug(`${target}: a reply that answers no request was dropped`))
       return []
     }
     const takeById = (id: unknown): Call<Res> | undefined => {
@@ -185,16 +186,29 @@ export const make = <Req, Res, DE, EE>(
         sweeper,
         prefix: "c",
         onStart: (session) => {
-          current = session as unknown as internal.SessionImpl<Req, void>
+          const started = session as unknown as internal.SessionImpl<Req, void>
+          current = started
           Deferred.unsafeDone(ready, Exit.void)
+          // As soon as the session ends, not once its socket has closed (up to `closeTimeout` later):
+          // until then `session()` would find it closed and `ready` already done, and spin.
+          Effect.runFork(started.awaitEnd).addObserver(() => dropped(started))
         }
       }).pipe(
         Effect.ensuring(Effect.sync(() => {
-          current = undefined
-          ready = Deferred.unsafeMake<void>(undefined as never)
+          if (current !== undefined) dropped(current)
           failAll("the connection was closed")
         }))
       )
+
+    /** The connection of `session` is gone: calls in flight fail, later calls wait for the next one. */
+    const dropped = (session: internal.SessionImpl<Req, void>): void => {
+      if (current !== session) return
+      current = undefined
+      // Without `reconnect` the client stops with its connection.
+      if (options.reconnect === undefined) closed = true
+      else ready = Deferred.unsafeMake<void>(undefined as never)
+      failAll("the connection was closed")
+    }
 
     const first = yield* connect
     const reconnect = options.reconnect
@@ -211,6 +225,8 @@ export const make = <Req, Res, DE, EE>(
         loop,
         Effect.sync(() => {
           closed = true
+          // Calls waiting for a connection find the client stopped.
+          Deferred.unsafeDone(ready, Exit.void)
           failAll("the client stopped")
         })
       )

@@ -313,7 +313,8 @@ export const transform: {
         engine_({
           onReply,
           onFailure: (error) => {
-            mailbox.unsafeDone(Exit.fail(error))
+            // After the replies still waiting in `overflow`.
+            Effect.runFork(Effect.zipRight(flushOverflow, mailbox.fail(error)))
           },
           handlerTimeout: options?.handlerTimeout
         })

@@ -105,12 +105,14 @@ export const serve = <In, Out, E, R, S = void, HE = never, HR = never>(
   Effect.gen(function* () {
     const transport = options.transport ?? (yield* Transport.current)
     const limits = internal.limitsOf(options)
-    const sweeper = new internal.Sweeper()
+    const sweeper = new internal.Sweeper(limits)
     const sessions = new Set<Session.Session<Out, S>>()
     const fibers = new Set<Fiber.RuntimeFiber<Session.CloseReason, never>>()
     const maxConnections = options.maxConnections ?? 10_000
     const shutdownMillis = Duration.toMillis(Duration.decode(options.shutdownTimeout ?? Duration.seconds(10)))
-    const runFork = Runtime.runFork(yield* Effect.runtime<R | HR>())
+    // With interruption enabled whatever the caller's mask (`serve` inside an `acquireRelease`, say):
+    // sessions forked from an uninterruptible runtime could not be stopped at shutdown.
+    const runFork = Runtime.runFork(yield* Effect.interruptible(Effect.runtime<R | HR>()))
     const prefix = options.name ?? "s"
     let open = 0
     let accepted = 0

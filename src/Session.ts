@@ -165,14 +165,15 @@ export const run = <In, Out, E, R, S = void, HE = never, HR = never>(
   options: RunOptions<In, Out, E, R, S, HE, HR>
 ): Effect.Effect<CloseReason, never, R | HR> =>
   Effect.suspend(() => {
-    const sweeper = new internal.Sweeper()
+    const limits = internal.limitsOf(options)
+    const sweeper = new internal.Sweeper(limits)
     return Effect.scoped(
       Effect.zipRight(
         Effect.forkScoped(sweeper.run),
         internal.run(connection, {
           pipeline: options.pipeline,
           hooks: options,
-          limits: internal.limitsOf(options),
+          limits,
           sweeper,
           prefix: "x"
         })

@@ -223,4 +223,30 @@ describe("Pipeline", () => {
       // An unbounded buffer would have read all 10 000 chunks by now.
       expect(pulled).toBeLessThan(100)
     }))
+
+  it.live("with concurrent handlers, a bad frame after complete requests still lets their replies out first", () =>
+    Effect.gen(function* () {
+      for (const ordered of [true, false]) {
+        const pipeline = Pipeline.make({
+          framer,
+          codec,
+          handler: Handler.effect((req: Request) => Effect.as(Effect.sleep(`${5 + req.id} millis`), add(req))).pipe(
+            Handler.concurrent(4, { ordered })
+          )
+        })
+        // Three requests, then a header announcing more than maxFrameLength, in one read.
+        const input = Bytes.concat([
+          wire([1, 2, 3].map((id) => ({ id, op: "add", a: id, b: 0 }))),
+          new Uint8Array([0x7f, 0xff, 0xff, 0xff])
+        ])
+        const seen: Array<Uint8Array> = []
+        const exit = yield* Stream.make(input).pipe(
+          Pipeline.transform(pipeline),
+          Stream.runForEach((bytes) => Effect.sync(() => seen.push(bytes))),
+          Effect.either
+        )
+        expect(Either.isLeft(exit) && exit.left._tag).toBe("FrameTooLarge")
+        expect(replies(Chunk.fromIterable(seen)).map((r) => (r as Response).id).sort()).toEqual([1, 2, 3])
+      }
+    }))
 })

@@ -88,6 +88,7 @@ export class Engine<R> {
   private readonly done = new Map<number, { readonly exit: Exit.Exit<unknown, unknown>; readonly many: boolean }>()
   private readonly fibers = new Set<Fiber.RuntimeFiber<unknown, unknown>>()
   private inPush = false
+  private ending = false
   private slotWaiter: (() => void) | undefined = undefined
   private idleWaiter: (() => void) | undefined = undefined
   private readonly runFork: <A, E>(effect: Effect.Effect<A, E, R>) => Fiber.RuntimeFiber<A, E>
@@ -136,8 +137,13 @@ export class Engine<R> {
   /** The input has ended: reports a truncated frame, waits for concurrent handlers, flushes. */
   end(): Step {
     const error = this.decoder.end()
-    if (error !== undefined && this.error === undefined) this.error = error
+    if (error !== undefined) {
+      if (this.limit > 0) this.failWhenIdle(error)
+      else if (this.error === undefined) this.error = error
+    }
     if (this.limit === 0 || this.outstanding === 0 || this.error !== undefined) return this.writer.take()
+    // The caller learns of an error from this step: `onFailure` stays silent from now on.
+    this.ending = true
     return Effect.async<Uint8Array>((resume) => {
       this.idleWaiter = () => resume(Effect.succeed(this.writer.take()))
     })
@@ -324,11 +330,11 @@ export class Engine<R> {
 
   private dispatch(): Step {
     const decoder = this.decoder
-    while (this.error === undefined) {
+    while (this.error === undefined && this.failing === undefined) {
       if (this.outstanding >= this.limit) return this.waitForSlot()
       const view = decoder.next()
       if (view === undefined) {
-        if (decoder.error !== undefined) this.error = decoder.error
+        if (decoder.error !== undefined) this.failWhenIdle(decoder.error)
         break
       }
       this.framesIn++
@@ -394,11 +400,29 @@ export class Engine<R> {
     }
   }
 
+  /**
+   * A terminal error in concurrent mode: no new message is started, but the ones running finish
+   * and their replies are written (they came before the error), then the error ends the stream.
+   */
+  private failing: unknown = undefined
+
+  private failWhenIdle(error: unknown): void {
+    if (this.error !== undefined || this.failing !== undefined) return
+    if (this.outstanding === 0) this.error = error
+    else this.failing = error
+  }
+
   private release(exit: Exit.Exit<unknown, unknown>, many: boolean): void {
     this.outstanding--
     this.settled++
     if (Exit.isSuccess(exit)) this.emit(exit.value, many)
-    else if (this.error === undefined) this.error = causeToError(exit.cause)
+    else if (this.ordered) {
+      // In order: every message before this one has been answered already.
+      if (this.error === undefined) this.error = causeToError(exit.cause)
+    } else {
+      this.failWhenIdle(causeToError(exit.cause))
+    }
+    if (this.outstanding === 0 && this.failing !== undefined && this.error === undefined) this.error = this.failing
     const waiter = this.slotWaiter
     if (waiter !== undefined && (this.outstanding < this.limit || this.error !== undefined)) {
       this.slotWaiter = undefined
@@ -418,7 +442,7 @@ export class Engine<R> {
       const bytes = this.writer.take()
       this.options.onReply?.(bytes)
     }
-    if (this.error !== undefined) this.options.onFailure?.(this.error)
+    if (this.error !== undefined && !this.ending) this.options.onFailure?.(this.error)
   }
 
   private waitForSlot(): Step {

@@ -89,6 +89,8 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S> {
   private backlog: Array<Uint8Array> = []
   private pending: Fiber.RuntimeFiber<Uint8Array, never> | undefined = undefined
   private peerEnded = false
+  /** Set by `closeConnection`: input is read and dropped from then on. */
+  private closing = false
   private transportClosed = false
   private readonly sendWriter = new Bytes.Writer({ initialCapacity: 256 })
   private readonly remote: string
@@ -152,7 +154,7 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S> {
 
   private onData(chunk: Uint8Array): void {
     this.bytesIn += chunk.length
-    if (this.reason !== undefined && this.reason._tag !== "Shutdown") return
+    if (this.closing || (this.reason !== undefined && this.reason._tag !== "Shutdown")) return
     if (this.paused !== 0) {
       // Bytes the transport had already read when reading was paused.
       this.backlog.push(chunk.slice())
@@ -184,12 +186,13 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S> {
   }
 
   private pause(flag: number): void {
+    if (this.closing) return
     if (this.paused === 0) this.connection.pause()
     this.paused |= flag
   }
 
   private unpause(flag: number): void {
-    if ((this.paused & flag) === 0) return
+    if ((this.paused & flag) === 0 || this.closing) return
     this.paused &= ~flag
     while (this.paused === 0 && this.backlog.length > 0 && this.engine!.error === undefined) {
       this.process(this.backlog.shift()!)
@@ -206,7 +209,7 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S> {
 
   /** The peer sent everything it will send: finish what it asked, then close. */
   private finishInput(): void {
-    if (this.reason !== undefined && this.reason._tag !== "Shutdown") return
+    if (this.closing || (this.reason !== undefined && this.reason._tag !== "Shutdown")) return
     const step = this.engine!.end()
     const done = (bytes: Uint8Array) => {
       if (bytes.length > 0) this.write(bytes)
@@ -329,6 +332,14 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S> {
     return Effect.suspend(() => {
       if (this.pending !== undefined) this.pending.unsafeInterruptAsFork(this.pending.id())
       if (this.transportClosed) return Effect.void
+      // Read and drop what the peer still sends: a paused socket would never see the peer close
+      // (the wait below would last `closeTimeout`), and closing with unread bytes resets it.
+      this.closing = true
+      this.backlog = []
+      if (this.paused !== 0) {
+        this.paused = 0
+        this.connection.resume()
+      }
       this.connection.end()
       // Runs inside the session's uninterruptible close: the wait itself must stay interruptible
       // for the time-out to cut it short.
@@ -425,17 +436,25 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S> {
   }
 }
 
+/** A quarter of the shortest time-out, between 5 ms and 1 s. */
+const intervalFor = ({ handlerMillis, readIdleMillis, writeMillis }: Limits): number =>
+  Math.min(Math.max(Math.min(readIdleMillis, writeMillis, handlerMillis) / 4, 5), 1000)
+
 /**
  * One fiber checks the deadlines of every session of a server or client (getty's timer wheel),
  * so that no read pays for a timer.
  */
 export class Sweeper {
   readonly sessions = new Set<SessionImpl<unknown, unknown>>()
-  private intervalMillis = 1000
+  private intervalMillis: number
+
+  /** `limits`: those of the sessions it will check, so that its first tick already fits them. */
+  constructor(limits: Limits) {
+    this.intervalMillis = intervalFor(limits)
+  }
 
   track(session: SessionImpl<unknown, unknown>): void {
-    const { handlerMillis, readIdleMillis, writeMillis } = session.limits
-    const interval = Math.min(Math.max(Math.min(readIdleMillis, writeMillis, handlerMillis) / 4, 5), 1000)
+    const interval = intervalFor(session.limits)
     if (interval < this.intervalMillis) this.intervalMillis = interval
     this.sessions.add(session)
   }
@@ -497,7 +516,9 @@ export const run = <In, Out, E, R, S, HE, HR>(
       ).pipe(Effect.exit)
       if (Exit.isSuccess(opened)) {
         session.state = opened.value
-        const runtime = yield* Effect.runtime<R>()
+        // Taken with interruption enabled: fibers run from a runtime captured inside this mask would
+        // be uninterruptible, and a suspended handler could then never be stopped.
+        const runtime = yield* Effect.interruptible(Effect.runtime<R>())
         const pipeline = typeof options.pipeline === "function" ? options.pipeline(session) : options.pipeline
         session.start(pipeline, runtime)
         options.sweeper.track(session as SessionImpl<unknown, unknown>)
