@@ -33,8 +33,9 @@ export class Writer {
   private readonly retainCapacity: number
 
   constructor(options?: { readonly initialCapacity?: number; readonly retainCapacity?: number }) {
-    this.initialCapacity = options?.initialCapacity ?? 4096
-    this.retainCapacity = options?.retainCapacity ?? 1024 * 1024
+    // Small to start with and little kept after a burst: a server holds one per connection.
+    this.initialCapacity = Math.max(options?.initialCapacity ?? 512, 16)
+    this.retainCapacity = options?.retainCapacity ?? 64 * 1024
     this.bytes = new Uint8Array(this.initialCapacity)
     this.view = new DataView(this.bytes.buffer)
   }

@@ -92,7 +92,11 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S> {
   /** Set by `closeConnection`: input is read and dropped from then on. */
   private closing = false
   private transportClosed = false
-  private readonly sendWriter = new Bytes.Writer({ initialCapacity: 256 })
+  /** Messages sent with `send`, made on first use (most sessions never push). */
+  private pushWriter: Bytes.Writer | undefined = undefined
+  private get sendWriter(): Bytes.Writer {
+    return this.pushWriter ??= new Bytes.Writer({ initialCapacity: 256 })
+  }
   private readonly remote: string
   private readonly ended: Deferred.Deferred<Session.CloseReason>
   readonly closed: Deferred.Deferred<void>
@@ -247,7 +251,7 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S> {
     if (this.reason !== undefined || this.transportClosed) {
       return Effect.fail(new ConnectionClosed({ remoteAddress: this.remote, reason: "the session has ended" }))
     }
-    const queued = this.connection.queuedBytes + this.sendWriter.length
+    const queued = this.connection.queuedBytes + (this.pushWriter?.length ?? 0)
     if (queued > this.limits.maxOutboundBytes) {
       return Effect.fail(
         new OutboundOverflow({
@@ -274,7 +278,8 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S> {
   private flushScheduled = false
   private readonly flushSends = (): void => {
     this.flushScheduled = false
-    if (this.sendWriter.length > 0 && !this.transportClosed) this.write(this.sendWriter.take())
+    const writer = this.pushWriter
+    if (writer !== undefined && writer.length > 0 && !this.transportClosed) this.write(writer.take())
   }
 
   // --- ending --------------------------------------------------------------------------------------
