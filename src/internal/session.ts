@@ -173,8 +173,15 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S> {
       this.afterStep(step)
       return
     }
-    this.pause(PAUSED_HANDLER)
+    // The fiber starts at once: a handler that does not really suspend (an `Effect.gen` that only
+    // computes) finishes here, without pausing and resuming the socket.
     const fiber = this.runFork(step)
+    const done = fiber.unsafePoll()
+    if (done !== null) {
+      if (Exit.isSuccess(done)) this.afterStep(done.value)
+      return
+    }
+    this.pause(PAUSED_HANDLER)
     this.pending = fiber
     fiber.addObserver((exit) => {
       this.pending = undefined
