@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import { Buffer } from "node:buffer"
 import * as net from "node:net"
 import * as tls from "node:tls"
 import { TransportError } from "../Errors.ts"
@@ -84,8 +85,9 @@ class NodeConnection implements Connection {
   write(bytes: Uint8Array): boolean {
     if (this.closed || this.ending || this.socket.destroyed) return false
     const socket = this.socket
-    // node:net keeps a reference to what it is given until it is flushed: give it a copy.
-    socket.write(bytes.slice(), this.afterWrite)
+    // node:net keeps a reference to what it is given until it is flushed: give it a copy, from
+    // Node's buffer pool for small writes rather than a new ArrayBuffer each time.
+    socket.write(Buffer.from(bytes), this.afterWrite)
     // node:net's own answer is "below 16 KiB queued"; the contract's is "nothing queued".
     if (socket.writableLength === 0) return true
     this.drainOwed = true
