@@ -133,9 +133,7 @@ export const make = <Req, Res, DE, EE>(
     const connectMillis = Duration.toMillis(Duration.decode(options.connectTimeout ?? Duration.seconds(10)))
     const requestTimeout = options.requestTimeout ?? Duration.seconds(30)
     const target = Transport.formatAddress(
-      options.path !== undefined
-        ? { _tag: "Unix", path: options.path }
-        : { _tag: "Tcp", host: options.host ?? "127.0.0.1", port: options.port ?? 0 }
+      Transport.makeAddress(options.host ?? "127.0.0.1", options.port, options.path)
     )
     const correlate = options.correlate ?? "fifo"
     const fifo: Array<Call<Res>> = []

@@ -30,6 +30,19 @@ export type Address =
   | { readonly _tag: "Unix"; readonly path: string }
 
 /**
+ * The address of a TCP host and port, or of a Unix socket when `path` is given (and not empty).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeAddress = (
+  host: string | null | undefined,
+  port: number | null | undefined,
+  path?: string | undefined
+): Address =>
+  path !== undefined && path !== "" ? { _tag: "Unix", path } : { _tag: "Tcp", host: host ?? "", port: port ?? 0 }
+
+/**
  * `host:port` or the socket path.
  *
  * @since 0.1.0

@@ -33,7 +33,7 @@ import type {
   ListenOptions,
   Transport
 } from "../Transport.ts"
-import { formatAddress } from "../Transport.ts"
+import { formatAddress, makeAddress } from "../Transport.ts"
 
 // ---------------------------------------------------------------------------------------------
 // The part of Bun's socket API this adapter uses (bun-types: `Bun.Socket`, `Bun.SocketHandler`).
@@ -111,12 +111,6 @@ const EMPTY = new Uint8Array(0)
 const RETAINED_CAPACITY = 64 * 1024
 const MIN_CAPACITY = 4 * 1024
 
-const addressOf = (host: string | null | undefined, port: number | null | undefined): Address => ({
-  _tag: "Tcp",
-  host: host ?? "",
-  port: port ?? 0
-})
-
 class BunConnection implements Connection {
   readonly remoteAddress: Address
   readonly localAddress: Address
@@ -151,8 +145,8 @@ class BunConnection implements Connection {
       this.remoteAddress = { _tag: "Unix", path: unixPath }
       this.localAddress = this.remoteAddress
     } else {
-      this.remoteAddress = addressOf(socket.remoteAddress, socket.remotePort)
-      this.localAddress = addressOf(socket.localAddress, socket.localPort)
+      this.remoteAddress = makeAddress(socket.remoteAddress, socket.remotePort)
+      this.localAddress = makeAddress(socket.localAddress, socket.localPort)
       socket.setNoDelay(true)
     }
   }
@@ -397,7 +391,7 @@ const listen = (
 ): Effect.Effect<Listener, TransportError, Scope.Scope> => {
   const host = options.host ?? "127.0.0.1"
   const path = options.path
-  const requested = path !== undefined ? path : formatAddress(addressOf(host, options.port ?? 0))
+  const requested = path !== undefined ? path : formatAddress(makeAddress(host, options.port ?? 0))
   const accept = (socket: BunSocket): void => {
     const connection = new BunConnection(socket, path)
     socket.data = connection
@@ -479,7 +473,7 @@ const connect = (options: ConnectOptions): Effect.Effect<Connection, TransportEr
   Effect.async<Connection, TransportError>((resume) => {
     const host = options.host ?? "127.0.0.1"
     const path = options.path
-    const target = path !== undefined ? path : formatAddress(addressOf(host, options.port ?? 0))
+    const target = path !== undefined ? path : formatAddress(makeAddress(host, options.port ?? 0))
     const Bun = bunApi()
     if (Bun === undefined) {
       resume(Effect.fail(new TransportError({ operation: "connect", address: target, cause: notOnBun() })))

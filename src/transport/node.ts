@@ -19,10 +19,7 @@ import type {
   ListenOptions,
   Transport
 } from "../Transport.ts"
-import { formatAddress } from "../Transport.ts"
-
-const addressOf = (host: string | undefined, port: number | undefined, path?: string): Address =>
-  path !== undefined && path !== "" ? { _tag: "Unix", path } : { _tag: "Tcp", host: host ?? "", port: port ?? 0 }
+import { formatAddress, makeAddress } from "../Transport.ts"
 
 class NodeConnection implements Connection {
   readonly remoteAddress: Address
@@ -37,10 +34,10 @@ class NodeConnection implements Connection {
   constructor(readonly socket: net.Socket, unixPath: string | undefined) {
     this.remoteAddress = unixPath !== undefined
       ? { _tag: "Unix", path: unixPath }
-      : addressOf(socket.remoteAddress, socket.remotePort)
+      : makeAddress(socket.remoteAddress, socket.remotePort)
     this.localAddress = unixPath !== undefined
       ? { _tag: "Unix", path: unixPath }
-      : addressOf(socket.localAddress, socket.localPort)
+      : makeAddress(socket.localAddress, socket.localPort)
     // Half-open by default (see `listen` for TLS servers, which cannot be created with it).
     socket.allowHalfOpen = true
     // From the start: an `error` without a listener (a reset before `start`, say) would crash the process.
@@ -137,7 +134,7 @@ const listen = (
         : net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, onSocket)
       // A failed or timed-out handshake is reported here and the socket is left open: drop it.
       server.on("tlsClientError", (_error: Error, socket: net.Socket) => socket.destroy())
-      const requested = formatAddress(addressOf(options.host ?? "127.0.0.1", options.port ?? 0, options.path))
+      const requested = formatAddress(makeAddress(options.host ?? "127.0.0.1", options.port ?? 0, options.path))
       const onListenError = (cause: Error) =>
         resume(Effect.fail(new TransportError({ operation: "listen", address: requested, cause })))
       server.once("error", onListenError)
@@ -151,7 +148,7 @@ const listen = (
           ? { _tag: "Unix", path: options.path }
           : typeof bound === "object" && bound !== null
           ? { _tag: "Tcp", host: bound.address, port: bound.port }
-          : addressOf(options.host, options.port)
+          : makeAddress(options.host, options.port)
         resume(Effect.succeed({ server, address }))
       }
       if (options.path !== undefined) {
@@ -171,7 +168,7 @@ const listen = (
 const connect = (options: ConnectOptions): Effect.Effect<Connection, TransportError> =>
   Effect.async<Connection, TransportError>((resume) => {
     const host = options.host ?? "127.0.0.1"
-    const target = formatAddress(addressOf(host, options.port, options.path))
+    const target = formatAddress(makeAddress(host, options.port, options.path))
     let socket: net.Socket
     let settled = false
     // `on`, not `once`: a second `error` while connecting must not find the socket without a listener.
