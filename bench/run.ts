@@ -18,7 +18,8 @@
  * `<out>/chart.svg`.
  *
  * Usage: `bun bench/run.ts [--quick] [--out DIR] [--runtimes bun,deno,node] [--duration s]
- *   [--warmup s] [--rounds n] [--flood-seconds s] [--flood-limit-mb n] [--no-codec] [--no-flood]`
+ *   [--warmup s] [--rounds n] [--flood-seconds s] [--flood-limit-mb n] [--no-codec] [--no-flood]
+ *   [--scenarios connections,latency,throughput,bandwidth] [--servers raw,sluice-sync,...]`
  *
  * `--quick`: 2 s per run, fewer servers and scenarios, one round, results in $TMPDIR/sluice-bench
  * unless `--out` says otherwise. Every process it starts is stopped on exit, on error and on SIGINT.
@@ -337,7 +338,11 @@ const serverSpecs = (runtime: RuntimeName): Array<ServerSpec> => {
       })
     }
   }
-  return specs
+  // `--servers raw,sluice-sync`: only these (the raw baseline is always kept: every ratio needs it).
+  const only = option("--servers")?.split(",")
+  return only === undefined
+    ? specs
+    : specs.filter((spec) => spec.kind === "raw" || only.some((name) => spec.id === `${runtime}-${name}`))
 }
 
 interface Running {
@@ -363,7 +368,11 @@ const scenarios: Array<Scenario> = [
   { id: "latency", label: "1 x 1 x 64 B", connections: 1, inflight: 1, payload: 64, rounds: quick ? 1 : 1 },
   { id: "throughput", label: "50 x 16 x 64 B", connections: 50, inflight: 16, payload: 64, rounds: quick ? 1 : 3 },
   { id: "bandwidth", label: "50 x 4 x 4 KiB", connections: 50, inflight: 4, payload: 4096, rounds: quick ? 1 : 2 }
-].filter((s) => !quick || s.id !== "bandwidth") as Array<Scenario>
+].filter((s) =>
+  option("--scenarios") !== undefined
+    ? option("--scenarios")!.split(",").includes(s.id)
+    : !quick || s.id !== "bandwidth"
+) as Array<Scenario>
 
 interface LoadResult {
   readonly messagesPerSec: number

@@ -28,7 +28,8 @@ export class Writer {
   bytes: Uint8Array
   /** How many bytes have been written since the last `take` or `reset`. */
   length = 0
-  private view: DataView
+  /** Made on first use: most writers never write a multi-byte integer. */
+  private view: DataView | undefined = undefined
   private readonly initialCapacity: number
   private readonly retainCapacity: number
 
@@ -37,7 +38,6 @@ export class Writer {
     this.initialCapacity = Math.max(options?.initialCapacity ?? 512, 16)
     this.retainCapacity = options?.retainCapacity ?? 64 * 1024
     this.bytes = new Uint8Array(this.initialCapacity)
-    this.view = new DataView(this.bytes.buffer)
   }
 
   /** Makes room for `n` more bytes. */
@@ -49,7 +49,7 @@ export class Writer {
     const next = new Uint8Array(capacity)
     next.set(this.bytes.subarray(0, this.length))
     this.bytes = next
-    this.view = new DataView(next.buffer)
+    this.view = undefined
   }
 
   /** Appends bytes. */
@@ -84,7 +84,7 @@ export class Writer {
 
   /** Writes an unsigned integer of `size` bytes (1, 2, 3, 4 or 8) at `offset`. */
   setUint(offset: number, size: 1 | 2 | 3 | 4 | 8, value: number, littleEndian: boolean): void {
-    const view = this.view
+    const view = this.view ??= new DataView(this.bytes.buffer)
     switch (size) {
       case 1:
         view.setUint8(offset, value)
@@ -133,12 +133,24 @@ export class Writer {
     return out
   }
 
+  /**
+   * Gives up the backing array, which somebody else now holds a view of (a transport that queued
+   * it without a copy), and starts on a fresh one of the same size (at most `retainCapacity`).
+   */
+  detach(): void {
+    const capacity = this.bytes.length > this.retainCapacity ? this.initialCapacity : this.bytes.length
+    const next = new Uint8Array(Math.max(capacity, this.length))
+    if (this.length > 0) next.set(this.bytes.subarray(0, this.length))
+    this.bytes = next
+    this.view = undefined
+  }
+
   /** Rewinds, and gives back memory above `retainCapacity` so one large burst is not held forever. */
   reset(): void {
     this.length = 0
     if (this.bytes.length > this.retainCapacity) {
       this.bytes = new Uint8Array(this.initialCapacity)
-      this.view = new DataView(this.bytes.buffer)
+      this.view = undefined
     }
   }
 }

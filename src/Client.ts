@@ -184,13 +184,12 @@ export const make = <Req, Res, DE, EE>(
         sweeper,
         prefix: "c",
         onStart: (session) => {
-          const started = session as unknown as internal.SessionImpl<Req, void>
-          current = started
+          current = session as unknown as internal.SessionImpl<Req, void>
           Deferred.unsafeDone(ready, Exit.void)
-          // As soon as the session ends, not once its socket has closed (up to `closeTimeout` later):
-          // until then `session()` would find it closed and `ready` already done, and spin.
-          Effect.runFork(started.awaitEnd).addObserver(() => dropped(started))
-        }
+        },
+        // As soon as the session ends, not once its socket has closed (up to `closeTimeout` later):
+        // until then `session()` would find it closed and `ready` already done, and spin.
+        onEnd: (session) => dropped(session as unknown as internal.SessionImpl<Req, void>)
       }).pipe(
         Effect.ensuring(Effect.sync(() => {
           if (current !== undefined) dropped(current)

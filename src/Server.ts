@@ -32,9 +32,10 @@
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
+import * as Deferred from "effect/Deferred"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
-import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import type { TransportError } from "./Errors.ts"
 import * as internal from "./internal/session.ts"
@@ -107,30 +108,48 @@ export const serve = <In, Out, E, R, S = void, HE = never, HR = never>(
     const limits = internal.limitsOf(options)
     const sweeper = new internal.Sweeper(limits)
     const sessions = new Set<Session.Session<Out, S>>()
-    const fibers = new Set<Fiber.RuntimeFiber<Session.CloseReason, never>>()
     const maxConnections = options.maxConnections ?? 10_000
     const shutdownMillis = Duration.toMillis(Duration.decode(options.shutdownTimeout ?? Duration.seconds(10)))
-    // With interruption enabled whatever the caller's mask (`serve` inside an `acquireRelease`, say):
-    // sessions forked from an uninterruptible runtime could not be stopped at shutdown.
-    const runFork = Runtime.runFork(yield* Effect.interruptible(Effect.runtime<R | HR>()))
-    const prefix = options.name ?? "s"
     let open = 0
     let accepted = 0
     let rejected = 0
     let closing = false
+    /** Done when the last session has closed, once the server is stopping. */
+    let allClosed: Deferred.Deferred<void> | undefined
+    const shared = internal.shared({
+      pipeline: options.pipeline,
+      hooks: options,
+      limits,
+      sweeper,
+      prefix: options.name ?? "s",
+      // With interruption enabled whatever the caller's mask (`serve` inside an `acquireRelease`,
+      // say): handlers forked from an uninterruptible runtime could not be stopped at shutdown.
+      runtime: yield* Effect.interruptible(Effect.runtime<R | HR>()),
+      onStart: (session) => {
+        sessions.add(session)
+      },
+      onDone: (session) => {
+        open--
+        sessions.delete(session)
+        if (open === 0 && allClosed !== undefined) Deferred.unsafeDone(allClosed, Exit.void)
+      }
+    })
 
     // Added before listening, so that it runs after the listener has stopped accepting.
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
         closing = true
+        if (open === 0) return
+        const closed = allClosed = Deferred.unsafeMake<void>(FiberId.none)
         for (const session of sessions) (session as internal.SessionImpl<Out, S>).end({ _tag: "Shutdown" })
-        const all = Array.from(fibers)
         // Finalizers are uninterruptible: the wait must not be, or the time-out could not end it.
-        const finished = yield* Effect.interruptible(Fiber.awaitAll(all)).pipe(
+        const finished = yield* Effect.interruptible(Deferred.await(closed)).pipe(
           Effect.timeout(shutdownMillis),
           Effect.option
         )
-        if (finished._tag === "None") yield* Fiber.interruptAll(Array.from(fibers))
+        if (finished._tag === "Some") return
+        for (const session of sessions) internal.abort(session as internal.SessionImpl<unknown, unknown>)
+        yield* Deferred.await(closed)
       })
     )
     yield* Effect.forkScoped(sweeper.run)
@@ -145,7 +164,7 @@ export const serve = <In, Out, E, R, S = void, HE = never, HR = never>(
         rejected++
         Metrics.connectionsRejected.unsafeUpdate(1, [])
         connection.destroy()
-        runFork(
+        shared.runFork(
           Effect.logWarning(
             `connection from ${Transport.formatAddress(connection.remoteAddress)} closed: ` +
               `maxConnections (${maxConnections}) reached; ${rejected} rejected so far`
@@ -154,24 +173,7 @@ export const serve = <In, Out, E, R, S = void, HE = never, HR = never>(
         return
       }
       open++
-      let session: Session.Session<Out, S> | undefined
-      const fiber = runFork(internal.run(connection, {
-        pipeline: options.pipeline,
-        hooks: options,
-        limits,
-        sweeper,
-        prefix,
-        onStart: (started) => {
-          session = started
-          sessions.add(started)
-        }
-      }))
-      fibers.add(fiber)
-      fiber.addObserver(() => {
-        open--
-        fibers.delete(fiber)
-        if (session !== undefined) sessions.delete(session)
-      })
+      internal.start(connection, shared)
     }
 
     const listener = yield* transport.listen(options, onConnection)

@@ -92,6 +92,13 @@ export interface Connection {
    * returns. Returns `true` when nothing is left queued.
    */
   write(bytes: Uint8Array): boolean
+  /**
+   * Optional: `write` without the copy of what stays queued, for a transport whose socket keeps a
+   * reference to what it is given (node:net). Returns `true` when the transport kept `bytes`: the
+   * caller must then never modify them again (a `Bytes.Writer` calls `detach`). Callers that reuse
+   * their buffers use it when present; `write` is always correct.
+   */
+  writeNoCopy?(bytes: Uint8Array): boolean
   /** Bytes queued in the transport, not yet handed to the OS. */
   readonly queuedBytes: number
   /** Stops reading (the kernel's buffer then fills and the peer's sends stall). */

@@ -1,10 +1,9 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import type * as Fiber from "effect/Fiber"
+import * as Fiber from "effect/Fiber"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import * as Bytes from "../Bytes.ts"
@@ -71,10 +70,11 @@ export const limitsOf = (options: Session.Options): Limits => {
 }
 
 /**
- * One connection at run time. Reads are handled synchronously in the transport's callback; a
- * handler that suspends pauses reading until it completes. Lifetime and hooks are run by `run`.
+ * One connection at run time. Reads are handled synchronously in the transport's callback (the
+ * session is the connection's handler); a handler that suspends pauses reading until it completes.
+ * Opening and closing are run by `start`: no fiber waits for an idle connection.
  */
-export class SessionImpl<Out, S> implements Session.Session<Out, S> {
+export class SessionImpl<Out, S> implements Session.Session<Out, S>, Transport.ConnectionHandler {
   readonly id: string
   state: S = undefined as S
   bytesIn = 0
@@ -98,20 +98,30 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S> {
     return this.pushWriter ??= new Bytes.Writer({ initialCapacity: 256 })
   }
   private readonly remote: string
-  private readonly ended: Deferred.Deferred<Session.CloseReason>
-  readonly closed: Deferred.Deferred<void>
+  /** Called once when the session has ended (`reason` is final): `start` closes it from there. */
+  onEnded: (() => void) | undefined = undefined
+  /** Waits in `closeConnection` for the transport's `onClose`. */
+  private closedWaiter: (() => void) | undefined = undefined
+  /** `onOpen` while it runs, and the scope it opened into. */
+  opening: Fiber.RuntimeFiber<unknown, unknown> | undefined = undefined
+  scope: Scope.CloseableScope | undefined = undefined
+  readonly limits: Limits
   // deno-lint-ignore no-explicit-any
-  private runFork!: <A, E>(effect: Effect.Effect<A, E, any>) => Fiber.RuntimeFiber<A, E>
+  private runFork: <A, E>(effect: Effect.Effect<A, E, any>) => Fiber.RuntimeFiber<A, E>
 
   constructor(
     readonly connection: Transport.Connection,
-    readonly limits: Limits,
-    prefix: string
+    shared: {
+      readonly limits: Limits
+      readonly prefix: string
+      // deno-lint-ignore no-explicit-any
+      readonly runFork: <A, E>(effect: Effect.Effect<A, E, any>) => Fiber.RuntimeFiber<A, E>
+    }
   ) {
-    this.id = `${prefix}-${++nextId}`
+    this.id = `${shared.prefix}-${++nextId}`
+    this.limits = shared.limits
+    this.runFork = shared.runFork
     this.remote = formatAddress(connection.remoteAddress)
-    this.ended = Deferred.unsafeMake(undefined as never)
-    this.closed = Deferred.unsafeMake(undefined as never)
   }
 
   get remoteAddress(): Transport.Address {
@@ -130,33 +140,23 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S> {
     return this.reason === undefined
   }
 
-  /** Waits until the session ends, and says why. */
-  get awaitEnd(): Effect.Effect<Session.CloseReason> {
-    return Deferred.await(this.ended)
-  }
-
   // --- start ---------------------------------------------------------------------------------------
 
   start<R>(pipeline: Pipeline.Pipeline.Any, runtime: Runtime.Runtime<R>): void {
     // deno-lint-ignore no-explicit-any
-    this.runFork = Runtime.runFork(runtime as Runtime.Runtime<any>)
-    this.engine = new Engine(pipeline, {
+    const engine: Engine<any> = new Engine(pipeline, {
       context: this,
       runtime,
-      onReply: (bytes) => this.write(bytes),
+      onReply: (bytes) => this.write(bytes, engine.writer),
       onFailure: (error) => this.end({ _tag: "Failed", error })
     })
-    this.connection.start({
-      onData: (chunk) => this.onData(chunk),
-      onDrain: () => this.onDrain(),
-      onEnd: () => this.onPeerEnd(),
-      onClose: (error) => this.onTransportClose(error)
-    })
+    this.engine = engine
+    this.connection.start(this)
   }
 
   // --- reading -------------------------------------------------------------------------------------
 
-  private onData(chunk: Uint8Array): void {
+  onData(chunk: Uint8Array): void {
     this.bytesIn += chunk.length
     if (this.closing || (this.reason !== undefined && this.reason._tag !== "Shutdown")) return
     if (this.paused !== 0) {
@@ -191,7 +191,7 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S> {
   }
 
   private afterStep(bytes: Uint8Array): void {
-    if (bytes.length > 0) this.write(bytes)
+    if (bytes.length > 0) this.write(bytes, this.engine!.writer)
     const error = this.engine!.error
     if (error !== undefined) this.end({ _tag: "Failed", error })
   }
@@ -213,7 +213,7 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S> {
     else this.connection.resume()
   }
 
-  private onPeerEnd(): void {
+  onEnd(): void {
     this.peerEnded = true
     if (this.paused === 0) this.finishInput()
   }
@@ -223,7 +223,7 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S> {
     if (this.closing || (this.reason !== undefined && this.reason._tag !== "Shutdown")) return
     const step = this.engine!.end()
     const done = (bytes: Uint8Array) => {
-      if (bytes.length > 0) this.write(bytes)
+      if (bytes.length > 0) this.write(bytes, this.engine!.writer)
       const error = this.engine!.error
       this.end(error !== undefined ? { _tag: "Failed", error } : { _tag: "PeerClosed" })
     }
@@ -237,13 +237,16 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S> {
 
   // --- writing -------------------------------------------------------------------------------------
 
-  write(bytes: Uint8Array): void {
+  /** Writes bytes taken from `writer`, which gives its buffer up if the transport keeps it. */
+  private write(bytes: Uint8Array, writer: Bytes.Writer): void {
     this.bytesOut += bytes.length
-    this.connection.write(bytes)
-    if (this.connection.queuedBytes > this.limits.highWaterMark) this.pause(PAUSED_OUTBOUND)
+    const connection = this.connection
+    if (connection.writeNoCopy === undefined) connection.write(bytes)
+    else if (connection.writeNoCopy(bytes)) writer.detach()
+    if (connection.queuedBytes > this.limits.highWaterMark) this.pause(PAUSED_OUTBOUND)
   }
 
-  private onDrain(): void {
+  onDrain(): void {
     this.drains++
     if ((this.paused & PAUSED_OUTBOUND) !== 0 && this.connection.queuedBytes <= this.limits.lowWaterMark) {
       this.unpause(PAUSED_OUTBOUND)
@@ -286,7 +289,7 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S> {
   private readonly flushSends = (): void => {
     this.flushScheduled = false
     const writer = this.pushWriter
-    if (writer !== undefined && writer.length > 0 && !this.transportClosed) this.write(writer.take())
+    if (writer !== undefined && writer.length > 0 && !this.transportClosed) this.write(writer.take(), writer)
   }
 
   // --- ending --------------------------------------------------------------------------------------
@@ -295,7 +298,7 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S> {
     return Effect.sync(() => this.end({ _tag: "Closed" }))
   }
 
-  /** Ends the session once; the run loop takes it from there. */
+  /** Ends the session once; `start` takes it from there. */
   end(reason: Session.CloseReason): void {
     if (this.reason !== undefined && this.reason._tag !== "Shutdown") return
     if (this.reason?._tag === "Shutdown" && reason._tag === "Shutdown") return
@@ -307,20 +310,29 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S> {
       this.whenIdle(() => this.finishShutdown())
       return
     }
-    Deferred.unsafeDone(this.ended, Exit.succeed(reason))
+    this.signalEnded()
+  }
+
+  /** Set once the session has ended and its close has begun. */
+  finished = false
+
+  private signalEnded(): void {
+    if (this.finished) return
+    this.finished = true
+    this.onEnded?.()
   }
 
   private finishShutdown(): void {
     if (this.reason?._tag !== "Shutdown") return
     const engine = this.engine
     if (engine === undefined || engine.inFlight === 0) {
-      Deferred.unsafeDone(this.ended, Exit.succeed(this.reason))
+      this.signalEnded()
       return
     }
     const step = engine.end()
     const done = (bytes: Uint8Array) => {
-      if (bytes.length > 0) this.write(bytes)
-      Deferred.unsafeDone(this.ended, Exit.succeed(this.reason!))
+      if (bytes.length > 0) this.write(bytes, engine.writer)
+      this.signalEnded()
     }
     if (step instanceof Uint8Array) done(step)
     else this.runFork(step).addObserver((exit) => Exit.isSuccess(exit) && done(exit.value))
@@ -332,11 +344,13 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S> {
     else pending.addObserver(() => queueMicrotask(then))
   }
 
-  private onTransportClose(error: TransportError | undefined): void {
+  onClose(error: TransportError | undefined): void {
     this.transportClosed = true
-    Deferred.unsafeDone(this.closed, Exit.void)
+    const waiter = this.closedWaiter
+    this.closedWaiter = undefined
+    waiter?.()
     if (this.reason === undefined) this.end(error !== undefined ? { _tag: "Failed", error } : { _tag: "PeerClosed" })
-    else if (this.reason._tag === "Shutdown") Deferred.unsafeDone(this.ended, Exit.succeed(this.reason))
+    else if (this.reason._tag === "Shutdown") this.signalEnded()
   }
 
   /** After `ended`: flush and close the connection, bounded by `closeTimeout`. */
@@ -355,7 +369,14 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S> {
       this.connection.end()
       // Runs inside the session's uninterruptible close: the wait itself must stay interruptible
       // for the time-out to cut it short.
-      return Effect.interruptible(Deferred.await(this.closed)).pipe(
+      const closed = Effect.async<void>((resume) => {
+        if (this.transportClosed) resume(Effect.void)
+        else this.closedWaiter = () => resume(Effect.void)
+        return Effect.sync(() => {
+          this.closedWaiter = undefined
+        })
+      })
+      return Effect.interruptible(closed).pipe(
         Effect.timeoutTo({ duration: this.limits.closeMillis, onTimeout: () => false, onSuccess: () => true }),
         Effect.flatMap((closedCleanly) => closedCleanly ? Effect.void : Effect.sync(() => this.connection.destroy()))
       )
@@ -499,80 +520,174 @@ const reasonLabel = (reason: Session.CloseReason): string => {
 export const errorOf = (reason: Session.CloseReason): unknown => reason._tag === "Failed" ? reason.error : undefined
 
 /**
- * Runs one connection to its end: hooks, scope, reading, closing. Never fails; hooks' failures end
- * the session and are reported to `onError`.
+ * What every session of one server or client shares: held by reference, so that a session costs
+ * its own state and nothing per hook.
+ */
+export interface Shared<In, Out, E, R, S, HE, HR> {
+  readonly pipeline:
+    | Pipeline.Pipeline<In, Out, E, R>
+    | ((session: Session.Session<Out, S>) => Pipeline.Pipeline<In, Out, E, R>)
+  readonly hooks: Session.Hooks<Out, S, E, HE, HR>
+  readonly limits: Limits
+  readonly sweeper: Sweeper
+  readonly prefix: string
+  /** Runs handlers, hooks and the close of each session; taken with interruption enabled. */
+  readonly runtime: Runtime.Runtime<R | HR>
+  readonly runFork: <A, X>(effect: Effect.Effect<A, X, R | HR>) => Fiber.RuntimeFiber<A, X>
+  /** The session exists (before `onOpen`). */
+  readonly onStart?: ((session: SessionImpl<Out, S>) => void) | undefined
+  /** The session has ended: its reason is final, its connection not yet closed. */
+  readonly onEnd?: ((session: SessionImpl<Out, S>) => void) | undefined
+  /** Everything is closed and every hook has run. */
+  readonly onDone?: ((session: SessionImpl<Out, S>, reason: Session.CloseReason) => void) | undefined
+}
+
+/** `Shared` for one server or client. */
+export const shared = <In, Out, E, R, S, HE, HR>(
+  options: Omit<Shared<In, Out, E, R, S, HE, HR>, "runFork">
+): Shared<In, Out, E, R, S, HE, HR> => ({ ...options, runFork: Runtime.runFork(options.runtime) })
+
+/**
+ * Starts one connection's session: `onOpen` (synchronously when it does not suspend), then reading,
+ * from the transport's callbacks. No fiber waits while the connection is open: when the session
+ * ends, one fiber closes it (flush, FIN, `onError`, `onClose`, the scope) and then calls `onDone`.
+ * Hooks' failures end the session and are reported to `onError`.
+ */
+export const start = <In, Out, E, R, S, HE, HR>(
+  connection: Transport.Connection,
+  shared: Shared<In, Out, E, R, S, HE, HR>
+): SessionImpl<Out, S> => {
+  const session = new SessionImpl<Out, S>(connection, shared)
+  Metrics.connectionsTotal.unsafeUpdate(1, [])
+  Metrics.connectionsOpen.unsafeUpdate(1, [])
+  session.onEnded = () => finish(session, shared)
+  shared.onStart?.(session)
+  const hooks = shared.hooks
+  if (hooks.onOpen === undefined && hooks.onCron === undefined) {
+    begin(session, shared)
+    return session
+  }
+  const scope = Effect.runSync(Scope.make())
+  session.scope = scope
+  if (hooks.onOpen === undefined) {
+    begin(session, shared)
+    return session
+  }
+  const fiber = shared.runFork(Scope.extend(hooks.onOpen(session), scope))
+  const opened = fiber.unsafePoll()
+  if (opened !== null) afterOpen(session, shared, opened)
+  else {
+    session.opening = fiber as Fiber.RuntimeFiber<unknown, unknown>
+    fiber.addObserver((exit) => {
+      session.opening = undefined
+      afterOpen(session, shared, exit)
+    })
+  }
+  return session
+}
+
+const afterOpen = <In, Out, E, R, S, HE, HR>(
+  session: SessionImpl<Out, S>,
+  shared: Shared<In, Out, E, R, S, HE, HR>,
+  opened: Exit.Exit<S, HE>
+): void => {
+  if (session.finished) return // aborted or shut down while opening
+  if (Exit.isFailure(opened)) session.end({ _tag: "Failed", error: Cause.squash(opened.cause) })
+  else {
+    session.state = opened.value
+    begin(session, shared)
+  }
+}
+
+const begin = <In, Out, E, R, S, HE, HR>(
+  session: SessionImpl<Out, S>,
+  shared: Shared<In, Out, E, R, S, HE, HR>
+): void => {
+  const pipeline = typeof shared.pipeline === "function" ? shared.pipeline(session) : shared.pipeline
+  session.start(pipeline, shared.runtime)
+  shared.sweeper.track(session as SessionImpl<unknown, unknown>)
+  const cron = shared.hooks.onCron
+  if (cron !== undefined) {
+    // In the session's scope: closing it stops the schedule.
+    shared.runFork(Effect.forkIn(
+      Effect.schedule(
+        Effect.catchAllCause(
+          cron.run(session),
+          (cause) => Effect.sync(() => session.end({ _tag: "Failed", error: Cause.squash(cause) }))
+        ),
+        cron.schedule
+      ).pipe(Effect.forever),
+      session.scope!
+    ))
+  }
+}
+
+/** The session has ended: close it, run the hooks, and report it done. */
+const finish = <In, Out, E, R, S, HE, HR>(
+  session: SessionImpl<Out, S>,
+  shared: Shared<In, Out, E, R, S, HE, HR>
+): void => {
+  const reason = session.reason!
+  shared.sweeper.untrack(session as SessionImpl<unknown, unknown>)
+  session.report()
+  Metrics.connectionsOpen.unsafeUpdate(-1, [])
+  Metrics.sessionsEnded.unsafeUpdate(reasonLabel(reason), [])
+  shared.onEnd?.(session)
+  const hooks = shared.hooks
+  const close = Effect.gen(function* () {
+    if (session.opening !== undefined) yield* Fiber.interrupt(session.opening)
+    yield* session.closeConnection()
+    if (session.engine !== undefined) yield* session.engine.interrupt()
+    const error = errorOf(reason)
+    if (error !== undefined && hooks.onError !== undefined) {
+      yield* Effect.catchAllCause(hooks.onError(session, error as E), Effect.logWarning)
+    } else if (error !== undefined) {
+      yield* Effect.logDebug(`session ${session.id} ended: ${error instanceof Error ? error.message : String(error)}`)
+    }
+    if (hooks.onClose !== undefined) yield* Effect.catchAllCause(hooks.onClose(session, reason), Effect.logWarning)
+    if (session.scope !== undefined) yield* Scope.close(session.scope, Exit.void)
+  })
+  const fiber = shared.runFork(Effect.uninterruptible(close))
+  const onDone = shared.onDone
+  if (onDone !== undefined) fiber.addObserver(() => onDone(session, reason))
+}
+
+/**
+ * Ends a session at once (its server stops past its grace period, or whoever ran it is
+ * interrupted): the connection is dropped, and the close runs as usual.
+ */
+export const abort = (session: SessionImpl<unknown, unknown>): void => {
+  session.end({ _tag: "Closed" })
+  session.destroy()
+}
+
+/**
+ * Runs one connection to its end and says why it ended. Interrupted, it aborts the session and
+ * waits for its close.
  */
 export const run = <In, Out, E, R, S, HE, HR>(
   connection: Transport.Connection,
-  options: {
-    readonly pipeline:
-      | Pipeline.Pipeline<In, Out, E, R>
-      | ((session: Session.Session<Out, S>) => Pipeline.Pipeline<In, Out, E, R>)
-    readonly hooks: Session.Hooks<Out, S, E, HE, HR>
-    readonly limits: Limits
-    readonly sweeper: Sweeper
-    readonly prefix: string
-    readonly onStart?: ((session: SessionImpl<Out, S>) => void) | undefined
-  }
+  options: Omit<Shared<In, Out, E, R, S, HE, HR>, "runtime" | "runFork" | "onDone">
 ): Effect.Effect<Session.CloseReason, never, R | HR> =>
-  Effect.uninterruptibleMask((restore) =>
-    Effect.gen(function* () {
-      const session = new SessionImpl<Out, S>(connection, options.limits, options.prefix)
-      Metrics.connectionsTotal.unsafeUpdate(1, [])
-      Metrics.connectionsOpen.unsafeUpdate(1, [])
-      const scope = yield* Scope.make()
-      const hooks = options.hooks
-      options.onStart?.(session)
-      const opened = yield* restore(
-        hooks.onOpen === undefined ? Effect.succeed(undefined as S) : Scope.extend(hooks.onOpen(session), scope)
-      ).pipe(Effect.exit)
-      if (Exit.isSuccess(opened)) {
-        session.state = opened.value
-        // Taken with interruption enabled: fibers run from a runtime captured inside this mask would
-        // be uninterruptible, and a suspended handler could then never be stopped.
-        const runtime = yield* Effect.interruptible(Effect.runtime<R>())
-        const pipeline = typeof options.pipeline === "function" ? options.pipeline(session) : options.pipeline
-        session.start(pipeline, runtime)
-        options.sweeper.track(session as SessionImpl<unknown, unknown>)
-        if (hooks.onCron !== undefined) {
-          const cron = hooks.onCron
-          // Forked interruptible: a fiber forked here inherits the mask, and closing the session's
-          // scope could then never stop it.
-          yield* Effect.forkIn(
-            Effect.schedule(
-              Effect.catchAllCause(
-                cron.run(session),
-                (cause) => Effect.sync(() => session.end({ _tag: "Failed", error: Cause.squash(cause) }))
-              ),
-              cron.schedule
-            ).pipe(Effect.forever, Effect.interruptible),
-            scope
-          )
-        }
-        const waited = yield* Effect.exit(restore(session.awaitEnd))
-        if (Exit.isFailure(waited)) {
-          // Interrupted (the server's scope closed past its grace period): close at once.
-          session.end({ _tag: "Closed" })
-          session.destroy()
-        }
-      } else {
-        session.end({ _tag: "Failed", error: Cause.squash(opened.cause) })
-      }
-      options.sweeper.untrack(session as SessionImpl<unknown, unknown>)
-      const reason = session.reason!
-      session.report()
-      Metrics.connectionsOpen.unsafeUpdate(-1, [])
-      Metrics.sessionsEnded.unsafeUpdate(reasonLabel(reason), [])
-      yield* session.closeConnection()
-      if (session.engine !== undefined) yield* session.engine.interrupt()
-      const error = errorOf(reason)
-      if (error !== undefined && hooks.onError !== undefined) {
-        yield* Effect.catchAllCause(hooks.onError(session, error as E), Effect.logWarning)
-      } else if (error !== undefined) {
-        yield* Effect.logDebug(`session ${session.id} ended: ${error instanceof Error ? error.message : String(error)}`)
-      }
-      if (hooks.onClose !== undefined) yield* Effect.catchAllCause(hooks.onClose(session, reason), Effect.logWarning)
-      yield* Scope.close(scope, Exit.void)
-      return reason
-    })
+  Effect.flatMap(
+    // With interruption enabled: handlers forked from an uninterruptible runtime could not be stopped.
+    Effect.interruptible(Effect.runtime<R | HR>()),
+    (runtime) =>
+      Effect.async<Session.CloseReason>((resume) => {
+        let closed: Session.CloseReason | undefined
+        let waiter: (() => void) | undefined
+        const session = start(connection, {
+          ...shared({ ...options, runtime }),
+          onDone: (_, reason) => {
+            closed = reason
+            resume(Effect.succeed(reason))
+            waiter?.()
+          }
+        })
+        return Effect.async<void>((resumeInterrupt) => {
+          abort(session as SessionImpl<unknown, unknown>)
+          if (closed !== undefined) resumeInterrupt(Effect.void)
+          else waiter = () => resumeInterrupt(Effect.void)
+        })
+      })
   )

@@ -91,6 +91,16 @@ class NodeConnection implements Connection {
     return false
   }
 
+  writeNoCopy(bytes: Uint8Array): boolean {
+    if (this.closed || this.ending || this.socket.destroyed) return false
+    const socket = this.socket
+    socket.write(bytes, this.afterWrite)
+    // Nothing queued: the kernel took every byte inside `write`, and node:net holds no reference.
+    if (socket.writableLength === 0) return false
+    this.drainOwed = true
+    return true
+  }
+
   get queuedBytes(): number {
     return this.socket.writableLength
   }
