@@ -1,5 +1,6 @@
-// Deno-specific checks of the Deno transport: conn.write counting, Deno's reading of a reset and its
-// unstable reusePort. The shared scenarios are in test/Transport.test.ts. Skipped outside Deno.
+// Deno-specific checks of the Deno transport: conn.write counting, the adaptive read buffer, Deno's
+// reading of a reset and its unstable reusePort. The shared scenarios are in test/Transport.test.ts.
+// Skipped outside Deno.
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, FiberId } from "effect"
 import type { TransportError } from "../src/Errors.ts"
@@ -173,6 +174,43 @@ describe.skipIf(typeof deno() === "undefined")("transport/deno", () => {
       expect(recorder.length).toBe(1000)
       expect(recorder.text()).toBe("0123456789".repeat(100))
       expect(counter.writes).toBe(2)
+    }).pipe(Effect.scoped))
+
+  it.live("read buffer: 8 KiB, 64 KiB under a bulk read, back to 8 KiB after small reads, reused in between", () =>
+    Effect.gen(function* () {
+      const accepted = Deferred.unsafeMake<Connection>(FiberId.none)
+      const listener = yield* serve(
+        { port: 0 },
+        (connection) => Deferred.unsafeDone(accepted, Exit.succeed(connection))
+      )
+      const client = yield* dial({ port: portOf(listener) })
+      client.start(new Recorder())
+      const bulk = 1024 * 1024
+      client.write(Uint8Array.from({ length: bulk }, (_, i) => pattern(i)))
+      // Start reading once the bytes wait in the kernel, so that reads fill the buffer.
+      yield* Effect.sleep("100 millis")
+      const buffers: Array<ArrayBufferLike> = []
+      const recorder = new Recorder({ data: (chunk) => buffers.push(chunk.buffer) })
+      const server = yield* wait(accepted)
+      server.start(recorder)
+      const received = (length: number) =>
+        Effect.gen(function* () {
+          while (recorder.length < length) yield* Effect.sleep("1 millis")
+        }).pipe(Effect.timeout(WAIT))
+      yield* received(bulk)
+      // One byte at a time, each its own read: a run of small reads halves the buffer, step by step.
+      for (let i = 1; i <= 16; i++) {
+        client.write(new Uint8Array([pattern(bulk + i - 1)]))
+        yield* received(bulk + i)
+      }
+      const sizes = buffers.map((buffer) => buffer.byteLength)
+      yield* Effect.log(`read buffer sizes: ${sizes.join(" ")}`)
+      expect(sizes[0]).toBe(8 * 1024)
+      expect(Math.max(...sizes)).toBe(64 * 1024)
+      expect(sizes.at(-1)).toBe(8 * 1024)
+      // Between resizes the chunks are views of one buffer, not a new one per read.
+      expect(buffers.at(-1)).toBe(buffers.at(-2))
+      expect(firstDifference(recorder.bytes(), Uint8Array.from({ length: bulk + 16 }, (_, i) => pattern(i)))).toBe(-1)
     }).pipe(Effect.scoped))
 
   it.live("reset: destroying with unread bytes reads as an end on Deno; the next writes fail", () =>

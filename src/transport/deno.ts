@@ -3,10 +3,15 @@
  * sockets) as a sluice transport.
  *
  * Deno's I/O is promise-based: each connection runs one async read loop (`conn.read` into a reused
- * 64 KiB buffer, `onData` called synchronously with a view of it) and one async write loop (a single
+ * buffer, `onData` called synchronously with a view of it) and one async write loop (a single
  * `conn.write` in flight; bytes written meanwhile are copied into one pending buffer and flushed as
  * one write when it completes). `Deno` is reached through `globalThis`, so this module can be
  * imported anywhere; `listen` and `connect` fail with a `TransportError` off Deno.
+ *
+ * Buffers follow the traffic, so that an idle or lightly used connection costs little: the read
+ * buffer starts at 8 KiB, doubles when a read fills it (up to 64 KiB) and halves after a run of
+ * small reads; write buffers are made on the first write, and big ones are dropped after a run of
+ * small flushes.
  *
  * Deno quirks worth knowing: a reset from the peer (RST) reads as a plain end of stream (`onEnd`), not
  * as an error; only a later write fails (broken pipe). `reusePort` is unstable in Deno and needs
@@ -95,11 +100,17 @@ const notOnDeno = (): Error =>
 
 // --- Tuning -------------------------------------------------------------------------------------
 
-/** Size of a connection's read buffer (one `conn.read` reads at most this much). */
-const READ_BUFFER_SIZE = 64 * 1024
+/** First and smallest size of a connection's read buffer: what an idle connection holds. */
+const MIN_READ_BUFFER = 8 * 1024
+/** Largest read buffer (one `conn.read` reads at most this much). */
+const MAX_READ_BUFFER = 64 * 1024
+/** Small reads (or flushes) in a row before a buffer shrinks: one small read alone is no trend. */
+const SHRINK_AFTER = 4
 /** Smallest write buffer allocated when bytes must be queued. */
-const MIN_WRITE_BUFFER = 16 * 1024
-/** A flushed write buffer up to this size is kept for reuse; larger ones are dropped. */
+const MIN_WRITE_BUFFER = 4 * 1024
+/** A write buffer up to this size is kept for good; a bigger one only while big writes go on. */
+const SMALL_WRITE_BUFFER = 16 * 1024
+/** A flushed write buffer up to this size is kept for reuse; larger ones are dropped at once. */
 const MAX_SPARE_WRITE_BUFFER = 256 * 1024
 /** Pause of the accept loop after an accept error other than "closed" (EMFILE, say). */
 const ACCEPT_RETRY_MILLIS = 50
@@ -130,6 +141,8 @@ class DenoConnection implements Connection {
 
   // reading
   private reading = false
+  /** Reads in a row that used at most a quarter of the read buffer. */
+  private smallReads = 0
   private paused = false
   private wake: (() => void) | undefined = undefined
   private eof = false
@@ -140,6 +153,8 @@ class DenoConnection implements Connection {
   private pending: Uint8Array = EMPTY
   private pendingLength = 0
   private spare: Uint8Array | undefined = undefined
+  /** Flushes in a row whose writes would all have fit a small buffer. */
+  private smallFlushes = 0
   private ending = false
   private writeShut = false
 
@@ -172,9 +187,9 @@ class DenoConnection implements Connection {
   }
 
   private async readLoop(handler: ConnectionHandler): Promise<void> {
-    // One buffer for the connection's life: the loop never reads while `onData` runs or while
+    // The buffer is reused from read to read: the loop never reads while `onData` runs or while
     // reading is paused, which is exactly as long as the contract keeps a chunk valid.
-    const buffer = new Uint8Array(READ_BUFFER_SIZE)
+    let buffer: Uint8Array = new Uint8Array(MIN_READ_BUFFER)
     try {
       while (!this.closed) {
         if (this.paused) {
@@ -197,7 +212,10 @@ class DenoConnection implements Connection {
           if (this.writeShut) this.closeResource()
           break
         }
-        if (n > 0) handler.onData(buffer.subarray(0, n))
+        if (n > 0) {
+          handler.onData(buffer.subarray(0, n))
+          buffer = this.nextReadBuffer(buffer, n)
+        }
       }
     } catch (defect) {
       // `onData` or `onEnd` threw: a bug above; it ends this connection only.
@@ -205,6 +223,26 @@ class DenoConnection implements Connection {
     }
     this.reading = false
     this.finish()
+  }
+
+  /**
+   * Fits the read buffer to the traffic, like netty's `AdaptiveRecvByteBufAllocator`: a read that
+   * filled it doubles it (more may be waiting), a run of reads that used at most a quarter halves it.
+   * A resized buffer is a new one: the chunk just handed to `onData` is never written over.
+   */
+  private nextReadBuffer(buffer: Uint8Array, n: number): Uint8Array {
+    const size = buffer.length
+    if (n === size) {
+      this.smallReads = 0
+      return size < MAX_READ_BUFFER ? new Uint8Array(size * 2) : buffer
+    }
+    if (n > size / 4 || size === MIN_READ_BUFFER) {
+      this.smallReads = 0
+      return buffer
+    }
+    if (++this.smallReads < SHRINK_AFTER) return buffer
+    this.smallReads = 0
+    return new Uint8Array(size / 2)
   }
 
   private resumed(): Promise<void> {
@@ -244,6 +282,7 @@ class DenoConnection implements Connection {
   }
 
   private async flush(): Promise<void> {
+    let largest = 0
     try {
       while (this.pendingLength > 0) {
         // Take everything pending as one write; later writes gather in the other buffer.
@@ -253,6 +292,7 @@ class DenoConnection implements Connection {
         this.spare = undefined
         this.pendingLength = 0
         this.inFlight = chunk.length
+        if (chunk.length > largest) largest = chunk.length
         let offset = 0
         while (offset < chunk.length) {
           const written = await this.conn.write(offset === 0 ? chunk : chunk.subarray(offset))
@@ -267,6 +307,7 @@ class DenoConnection implements Connection {
       if (!this.closed) this.fail("write", cause)
       return
     }
+    this.shrinkWriteBuffers(largest)
     this.writing = false
     if (this.ending) {
       void this.shutdown()
@@ -278,6 +319,22 @@ class DenoConnection implements Connection {
       // A bug above; like a throwing `onData`, it ends this connection only.
       this.fail("write", defect)
     }
+  }
+
+  /**
+   * Called once all is written: drops big write buffers after a run of flushes that did not need
+   * them. Not at once: traffic whose every burst is big (pipelined 4 KiB replies) would allocate
+   * them anew each time, which roughly halved its throughput when measured.
+   */
+  private shrinkWriteBuffers(largest: number): void {
+    if (largest > SMALL_WRITE_BUFFER) {
+      this.smallFlushes = 0
+      return
+    }
+    if (++this.smallFlushes < SHRINK_AFTER) return
+    this.smallFlushes = 0
+    if (this.pending.length > SMALL_WRITE_BUFFER) this.pending = EMPTY
+    if (this.spare !== undefined && this.spare.length > SMALL_WRITE_BUFFER) this.spare = undefined
   }
 
   get queuedBytes(): number {
