@@ -9,7 +9,7 @@ import type * as Codec from "../Codec.ts"
 import { HandlerError, HandlerTimeout } from "../Errors.ts"
 import type * as Frame from "../Frame.ts"
 import type * as Handler from "../Handler.ts"
-import { FrameDecoder } from "./decoder.ts"
+import { COPY_MAX, FrameDecoder } from "./decoder.ts"
 
 /** Turns an error into a reply Effect, or `undefined` when no recovery covers it. */
 // deno-lint-ignore no-explicit-any
@@ -96,7 +96,7 @@ export class Engine<R> {
   constructor(spec: Spec, private readonly options: EngineOptions<R>) {
     this.framer = spec.framer
     this.messages = spec.framer.messages === true && options.onReply !== undefined
-    this.decoder = new FrameDecoder(spec.framer)
+    this.decoder = new FrameDecoder(spec.framer, COPY_MAX)
     this.writer = options.writer ?? new Bytes.Writer()
     this.decode = spec.codec.decodeUnsafe
     this.encode = spec.codec.encodeUnsafe
@@ -225,27 +225,32 @@ export class Engine<R> {
   }
 
   /**
-   * Runs the rest of the read as one Effect: each handler that suspends is `yield*`ed in turn, and
-   * the frames between them are handled synchronously. A failure leaves the loop once, is settled
-   * (recovered or recorded), and the loop starts again from the next frame.
+   * Runs the rest of the read as one Effect: each handler that suspends is run in turn, and the
+   * frames between them are handled synchronously. A failure leaves the loop once, is settled
+   * (recovered or recorded), and the loop starts again from the next frame. A chain of `flatMap`s
+   * rather than an `Effect.gen`: measured on Bun, the generator's `yield*` cost 10-20% more per
+   * message.
    */
   private loop(): Step {
-    const body = Effect.gen(this, function* () {
-      for (;;) {
-        const effect = this.suspended!
-        this.suspended = undefined
-        const value = yield* this.withTimeout(effect)
-        this.settled++
-        this.emit(value, this.many)
-        const next = this.drainSync()
-        if (next === undefined) return this.writer.take()
-        if (next !== SUSPENDED) return yield* (next as Effect.Effect<Uint8Array>)
-      }
-    })
-    return Effect.catchAllCause(body, (cause) => {
+    return Effect.catchAllCause(this.runSuspended(), (cause) => {
       if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause) as Effect.Effect<never>
       return toStep(this.settle(Exit.failCause(cause)) ?? this.drain())
     })
+  }
+
+  private runSuspended(): Effect.Effect<Uint8Array, unknown, R> {
+    const effect = this.suspended!
+    this.suspended = undefined
+    return Effect.flatMap(this.withTimeout(effect), this.afterSuspended)
+  }
+
+  private readonly afterSuspended = (value: unknown): Effect.Effect<Uint8Array, unknown, R> => {
+    this.settled++
+    this.emit(value, this.many)
+    const next = this.drainSync()
+    if (next === undefined) return Effect.succeed(this.writer.take())
+    if (next === SUSPENDED) return this.runSuspended()
+    return next as Effect.Effect<Uint8Array>
   }
 
   private withTimeout<A, E>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | HandlerTimeout, R> {
