@@ -10,6 +10,7 @@ import { HandlerError, HandlerTimeout } from "../Errors.ts"
 import type * as Frame from "../Frame.ts"
 import type * as Handler from "../Handler.ts"
 import { COPY_MAX, FrameDecoder } from "./decoder.ts"
+import { runInline } from "./inline.ts"
 
 /** Turns an error into a reply Effect, or `undefined` when no recovery covers it. */
 // deno-lint-ignore no-explicit-any
@@ -213,12 +214,13 @@ export class Engine<R> {
         this.emit(result, this.many)
         continue
       }
-      if (Exit.isExit(result)) {
-        const step = this.settle(result)
+      const inline = Exit.isExit(result) ? result : runInline(result as Effect.Effect<unknown, unknown, R>)
+      if (Exit.isExit(inline)) {
+        const step = this.settle(inline)
         if (step !== undefined) return step
         continue
       }
-      this.suspended = result as Effect.Effect<unknown, unknown, R>
+      this.suspended = inline
       return SUSPENDED
     }
     return undefined
@@ -359,6 +361,7 @@ export class Engine<R> {
       } catch (error) {
         work = Exit.fail(error)
       }
+      if (!Exit.isExit(work)) work = runInline(work as Effect.Effect<unknown, unknown, R>)
       if (Exit.isExit(work)) this.complete(seq, work, true)
       else this.start(seq, work as Effect.Effect<unknown, unknown, R>, true)
     }
