@@ -10,7 +10,7 @@ import { HandlerError, HandlerTimeout } from "../Errors.ts"
 import type * as Frame from "../Frame.ts"
 import type * as Handler from "../Handler.ts"
 import { COPY_MAX, FrameDecoder } from "./decoder.ts"
-import { runInline } from "./inline.ts"
+import { isExitEffect, runInline } from "./inline.ts"
 
 /** Turns an error into a reply Effect, or `undefined` when no recovery covers it. */
 // deno-lint-ignore no-explicit-any
@@ -214,8 +214,8 @@ export class Engine<R> {
         this.emit(result, this.many)
         continue
       }
-      const inline = Exit.isExit(result) ? result : runInline(result as Effect.Effect<unknown, unknown, R>)
-      if (Exit.isExit(inline)) {
+      const inline = runInline(result as Effect.Effect<unknown, unknown, R>)
+      if (isExitEffect(inline)) {
         const step = this.settle(inline)
         if (step !== undefined) return step
         continue
@@ -361,8 +361,8 @@ export class Engine<R> {
       } catch (error) {
         work = Exit.fail(error)
       }
-      if (!Exit.isExit(work)) work = runInline(work as Effect.Effect<unknown, unknown, R>)
-      if (Exit.isExit(work)) this.complete(seq, work, true)
+      work = runInline(work as Effect.Effect<unknown, unknown, R>)
+      if (isExitEffect(work as Effect.Effect<unknown, unknown, R>)) this.complete(seq, work as Exit.Exit<unknown>, true)
       else this.start(seq, work as Effect.Effect<unknown, unknown, R>, true)
     }
     return this.writer.take()
