@@ -16,8 +16,30 @@ import { yieldWrapGet } from "effect/Utils"
  * `Effect.gen` handler that only computes never needed one.
  */
 export const runInline = <A, E, R>(effect: Effect.Effect<A, E, R>): Exit.Exit<A, E> | Effect.Effect<A, E, R> => {
-  const first = resolve(effect)
-  return first instanceof Generators ? first.run(undefined) as Exit.Exit<A, E> | Effect.Effect<A, E, R> : first as never
+  const first = resolve(effect) as Primitive | undefined
+  if (!isGenerator(first)) return first as never
+  // The common case, one generator that runs to its end: no allocation beyond the result.
+  const iterator = first.effect_instruction_i0 as Iterator<unknown, A, unknown>
+  let value: unknown = undefined
+  for (;;) {
+    let next: Primitive | undefined
+    try {
+      const state = iterator.next(value)
+      if (state.done === true) return Exit.succeed(state.value)
+      next = resolve(yieldWrapGet(state.value as never)) as Primitive | undefined
+    } catch (defect) {
+      return Exit.die(defect)
+    }
+    switch (next?._op) {
+      case "Success":
+        value = (next as unknown as Exit.Success<unknown, unknown>).value
+        continue
+      case "Failure":
+        return next as unknown as Exit.Failure<A, E>
+      default:
+        return new Generators(iterator).continueWith(next) as never
+    }
+  }
 }
 
 /** `Exit.isExit` for a value known to be an Effect: one property read instead of three checks. */
@@ -35,17 +57,13 @@ interface Primitive {
 const MAX_COMMITS = 8
 
 /**
- * One step as a fiber would take it: an `Exit` as it is, a `Sync` run, a `Commit` committed, a
- * generator started. Anything else is returned as it is, for a fiber.
+ * One step as a fiber would take it: an `Exit` as it is, a `Sync` run, a `Commit` committed.
+ * Anything else (a generator for the caller to step, or an Effect for a fiber) as it is.
  */
 const resolve = (effect: unknown): unknown => {
-  let current = effect as Primitive
+  let current = effect as Primitive | undefined
   for (let i = 0; i < MAX_COMMITS; i++) {
     switch (current?._op) {
-      case "Success":
-      case "Failure":
-        return current // an Exit
-
       case "Sync":
         try {
           return Exit.succeed((current.effect_instruction_i0 as () => unknown)())
@@ -59,19 +77,17 @@ const resolve = (effect: unknown): unknown => {
           return Exit.die(defect)
         }
         continue
-      case "Iterator": {
-        const iterator = current.effect_instruction_i0
-        return isIterator(iterator) ? new Generators(iterator) : current
-      }
       default:
-        return current
+        return current // an Exit, or an Effect for a fiber
     }
   }
   return current
 }
 
-const isIterator = (value: unknown): value is Iterator<unknown, unknown, unknown> =>
-  typeof (value as { next?: unknown } | undefined)?.next === "function"
+/** An `Effect.gen`'s generator, as the fiber runtime would step it. */
+const isGenerator = (effect: Primitive | undefined): effect is Primitive =>
+  effect?._op === "Iterator" &&
+  typeof (effect.effect_instruction_i0 as { next?: unknown } | undefined)?.next === "function"
 
 /** The generators of an `Effect.gen` and of those it `yield*`s, innermost last. */
 class Generators {
@@ -81,6 +97,15 @@ class Generators {
     this.stack = [first]
   }
 
+  /** Goes on after the innermost generator yielded `next`, which is neither a success nor a failure. */
+  continueWith(next: Primitive | undefined): Exit.Exit<unknown, unknown> | Effect.Effect<unknown, unknown, unknown> {
+    if (isGenerator(next)) {
+      this.stack.push(next.effect_instruction_i0 as Iterator<unknown, unknown, unknown>)
+      return this.run(undefined)
+    }
+    return Effect.flatMap(next as unknown as Effect.Effect<unknown, unknown, unknown>, (value) => this.run(value))
+  }
+
   /**
    * Steps from `value` until the outermost generator returns or fails, or one yields an Effect
    * that needs a fiber: then the rest is that Effect followed by this same loop.
@@ -88,7 +113,7 @@ class Generators {
   run(value: unknown): Exit.Exit<unknown, unknown> | Effect.Effect<unknown, unknown, unknown> {
     const stack = this.stack
     for (;;) {
-      let yielded: unknown
+      let next: Primitive | undefined
       try {
         const state = stack[stack.length - 1]!.next(value)
         if (state.done === true) {
@@ -97,20 +122,18 @@ class Generators {
           value = state.value
           continue
         }
-        yielded = yieldWrapGet(state.value as never)
+        next = resolve(yieldWrapGet(state.value as never)) as Primitive | undefined
       } catch (defect) {
         return Exit.die(defect)
       }
-      const next = resolve(yielded)
-      if (next instanceof Generators) {
-        stack.push(next.stack[0]!)
-        value = undefined
-      } else if ((next as Primitive | undefined)?._op === "Success") {
-        value = (next as Exit.Success<unknown, unknown>).value
-      } else if ((next as Primitive | undefined)?._op === "Failure") {
-        return next as Exit.Failure<unknown, unknown>
-      } else {
-        return Effect.flatMap(next as Effect.Effect<unknown, unknown, unknown>, (value) => this.run(value))
+      switch (next?._op) {
+        case "Success":
+          value = (next as unknown as Exit.Success<unknown, unknown>).value
+          continue
+        case "Failure":
+          return next as unknown as Exit.Failure<unknown, unknown>
+        default:
+          return this.continueWith(next)
       }
     }
   }
