@@ -1,3 +1,4 @@
+// deno-lint-ignore-file require-yield -- generators that never yield are cases under test
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Context, Data, Effect, Exit, FiberRef, Layer, Ref, Schema } from "effect"
 import { runInline } from "../src/internal/inline.ts"
@@ -16,9 +17,7 @@ const inline = async <A, E>(effect: Effect.Effect<A, E>) => {
 }
 
 describe("runInline: a handler's synchronous start without a fiber", () => {
-  // deno-lint-ignore require-yield
   const cases: ReadonlyArray<[string, () => Effect.Effect<unknown, unknown>, boolean]> = [
-    // deno-lint-ignore require-yield
     ["Effect.gen returning at once", () =>
       Effect.gen(function* () {
         return 42
@@ -38,7 +37,6 @@ describe("runInline: a handler's synchronous start without a fiber", () => {
       Effect.gen(function* () {
         return yield* Effect.fail("no")
       }), false],
-    // deno-lint-ignore require-yield
     ["Effect.gen throwing (a defect)", () =>
       Effect.gen(function* () {
         throw new Error("thrown")
