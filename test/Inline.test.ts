@@ -194,4 +194,33 @@ describe("runInline: a handler's synchronous start without a fiber", () => {
       const values = frames._tag === "Right" ? frames.right.map((f) => Number(Bytes.toString(f))) : []
       expect(values).toEqual([2, -1005, 6])
     }).pipe(Effect.scoped))
+
+  it.effect("Handler.gen: one generator function for every message, typed errors and requirements inferred", () =>
+    Effect.gen(function* () {
+      const framer = Frame.lengthField()
+      const handler: Handler.Handler<string, string, Boom, Counter> = Handler.gen(function* (text: string) {
+        if (text === "boom") return yield* new Boom({ n: 9 })
+        if (text === "count") return `count:${yield* (yield* Counter).next}`
+        return text.toUpperCase()
+      })
+      const pipeline = Pipeline.make({ framer, codec: Packet.utf8, handler }).pipe(
+        Pipeline.catchTag("Boom", (error) => Effect.succeed(`boom:${error.n}`))
+      )
+      const engine = yield* Pipeline.engine(pipeline)
+      const input = Bytes.concat(["a", "boom", "count", "b"].map((t) => Frame.encode(framer, Bytes.fromString(t))))
+      const step = engine.push(input)
+      const bytes = step instanceof Uint8Array ? step : yield* step
+      const frames = Frame.decodeAll(framer, [bytes])
+      const texts = frames._tag === "Right" ? frames.right.map(Bytes.toString) : []
+      expect(texts).toEqual(["A", "boom:9", "count:1", "B"])
+      // A message that only computes is answered in place, without a fiber.
+      const quick = engine.push(Frame.encode(framer, Bytes.fromString("c")))
+      expect(quick instanceof Uint8Array).toBe(true)
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(Layer.effect(
+        Counter,
+        Effect.map(Ref.make(0), (ref) => ({ next: Ref.updateAndGet(ref, (n) => n + 1) }))
+      ))
+    ))
 })
