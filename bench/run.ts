@@ -276,7 +276,8 @@ const waitForPort = async (port: number, child: Child, timeoutMs = 60_000): Prom
 // --- servers ---------------------------------------------------------------------------------------------
 
 type RuntimeName = "bun" | "deno" | "node"
-type Kind = "raw" | "sluice" | "platform"
+/** `reference`: the raw server with Effect's modules loaded and unused, to tell their fixed cost from sluice's. */
+type Kind = "raw" | "reference" | "sluice" | "platform"
 
 interface ServerSpec {
   readonly id: string
@@ -324,6 +325,17 @@ const serverSpecs = (runtime: RuntimeName): Array<ServerSpec> => {
       flood: true
     }
   ]
+  if (!quick) {
+    specs.push({
+      id: `${runtime}-raw-effect`,
+      runtime,
+      kind: "reference",
+      label: "raw + effect loaded",
+      file: `bench/servers/raw-${runtime}.ts`,
+      env: { IMPORT_EFFECT: "1" },
+      flood: false
+    })
+  }
   const handlers = runtime === "bun" ? (quick ? ["sync", "gen"] as const : ["sync", "succeed", "gen"] as const) : (
     ["sync"] as const
   )
@@ -963,6 +975,12 @@ const targets = (report: Report): Array<Target> => {
   for (const runtime of ["bun", "deno", "node"] as const) {
     if (find(report, `${runtime}-sluice-sync`, "bandwidth") !== undefined) {
       add(`${runtime} 50x4x4KiB >= 0.9x raw`, msgRatio(`${runtime}-sluice-sync`, "bandwidth"), 0.9)
+      if (find(report, `${runtime}-raw-effect`, "bandwidth") !== undefined) {
+        info(
+          `${runtime} 50x4x4KiB: the raw server with Effect's modules loaded (and unused), x raw`,
+          msgRatio(`${runtime}-raw-effect`, "bandwidth")
+        )
+      }
     }
   }
   for (const runtime of ["bun", "deno", "node"] as const) {
@@ -976,6 +994,13 @@ const targets = (report: Report): Array<Target> => {
         `${runtime} 1000 conns: peak RSS minus idle RSS (per-connection memory), x raw`,
         ratio(growth(e), growth(raw))
       )
+      const reference = find(report, `${runtime}-raw-effect`, "connections")
+      if (reference !== undefined) {
+        info(
+          `${runtime} 1000 conns: peak RSS of the raw server with Effect's modules loaded (and unused), x raw`,
+          ratio(reference.peakRssMB, raw?.peakRssMB)
+        )
+      }
     }
   }
   for (const runtime of ["bun", "node"] as const) {

@@ -8,6 +8,9 @@
  */
 import process from "node:process"
 
+// The benchmark's reference run: Effect's modules loaded and unused, to tell their fixed cost from sluice's.
+if (process.env.IMPORT_EFFECT === "1") await import("effect")
+
 interface Socket {
   data: Conn
   write(data: Uint8Array, byteOffset?: number, byteLength?: number): number

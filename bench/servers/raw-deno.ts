@@ -144,6 +144,9 @@ class Conn {
 }
 
 const Deno = (globalThis as unknown as { Deno: DenoApi }).Deno
+// The benchmark's reference run: Effect's modules loaded and unused, to tell their fixed cost from sluice's.
+if (Deno.env.get("IMPORT_EFFECT") === "1") await import("effect")
+
 const port = Number(Deno.env.get("PORT") ?? 7000)
 const hostname = Deno.env.get("HOST") ?? "127.0.0.1"
 Deno.addSignalListener("SIGTERM", () => Deno.exit(0))

@@ -13,6 +13,9 @@ import { Buffer } from "node:buffer"
 import * as net from "node:net"
 import process from "node:process"
 
+// The benchmark's reference run: Effect's modules loaded and unused, to tell their fixed cost from sluice's.
+if (process.env.IMPORT_EFFECT === "1") await import("effect")
+
 const HEADER = 4
 const MAX_FRAME = 16 * 1024 * 1024
 const EMPTY = Buffer.alloc(0)
