@@ -97,7 +97,18 @@ export class FrameDecoder {
     const input = this.input
     const start = this.inPos
     const end = input.length
-    if (start === end) return undefined
+    if (start === end) {
+      if (end > 0) {
+        // Used up: let go of the read now, not at the next one. Held by every idle connection, the
+        // last read of each survives young-generation collections and is promoted, and old-space
+        // garbage is what it then becomes: on Bun at 50 x 4 x 4 KiB that tripled the page faults
+        // and cost ~20% of the throughput.
+        this.input = Bytes.empty
+        this.inPos = 0
+        this.fromInput = 0
+      }
+      return undefined
+    }
     const cursor = this.cursor
     cursor.offset = this.consumed
     cursor.resume = this.resume
