@@ -5,20 +5,26 @@ import { yieldWrapGet } from "effect/Utils"
 /**
  * Runs the synchronous start of a handler's Effect in place, without a fiber, for the shapes whose
  * start a fiber would run the same way: `Effect.sync`, `Effect.suspend`, `Effect.gen` (and
- * `Effect.fnUntraced`), and any committable value (whose `commit` a fiber calls first thing). A generator is stepped exactly as the fiber runtime's own loop steps it:
- * `next` with the value of each `yield*` of an `Exit`, a failure ends it, and the first `yield*` of
- * anything else (a sleep, a service, a log, a fiber ref) hands the rest to a fiber.
+ * `Effect.fnUntraced`), and any committable value (whose `commit` a fiber calls first thing). A
+ * generator is stepped exactly as the fiber runtime's own loop steps it: `next` with the value of
+ * each `yield*` of an `Exit`, a failure ends it, and the first `yield*` of anything else (a sleep,
+ * a service, a log, a fiber ref) hands the rest to a fiber.
  *
  * Returns the `Exit` when the Effect finished in place, or the Effect a fiber must run for the rest.
  * A throw becomes a defect, as it would in a fiber. Anything not recognised is returned untouched.
  *
  * Why: a fiber per read costs about 1 us on Bun before the handler does anything, and an
  * `Effect.gen` handler that only computes never needed one.
+ *
+ * It reads Effect's primitives (`_op`, `effect_instruction_i0`: Effect 3.x's run loop reads the
+ * same). test/Inline.test.ts compares the Exit of every shape with a fiber's, so a change of
+ * those internals fails there first; an op code it does not know simply goes to a fiber.
  */
 export const runInline = <A, E, R>(effect: Effect.Effect<A, E, R>): Exit.Exit<A, E> | Effect.Effect<A, E, R> => {
   const first = resolve(effect) as Primitive | undefined
   if (!isGenerator(first)) return first as never
-  // The common case, one generator that runs to its end: no allocation beyond the result.
+  // The common case, one generator that runs to its end, without allocating: `Generators.run`'s
+  // loop for a stack of one, until a nested generator or a fiber is needed.
   const iterator = first.effect_instruction_i0 as Iterator<unknown, A, unknown>
   let value: unknown = undefined
   for (;;) {
