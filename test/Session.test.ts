@@ -528,6 +528,44 @@ describe("Session", () => {
         })))
     }
 
+    it.live("a pipeline factory or an onOpen hook that throws ends only its own session", () =>
+      Effect.scoped(Effect.gen(function* () {
+        const rec = recorder()
+        let sessions = 0
+        const server = yield* Server.serve({
+          pipeline: () => {
+            // The second session's factory throws, as buggy user code would.
+            if (++sessions === 2) throw new Error("factory bug")
+            return Pipeline.make({ framer: lines, codec: Packet.utf8, handler: syncHandler })
+          },
+          ...rec.hooks,
+          onOpen: (s: SessionLike) => {
+            if (sessions === 2) throw new Error("onOpen bug") // the third session's hook throws
+            return rec.hooks.onOpen(s)
+          },
+          closeTimeout: "200 millis"
+        })
+        const first = yield* connect(server.port)
+        first.write("one\n")
+        yield* within("first echo", () => first.waitFor("echo one\n".length))
+        const second = yield* connect(server.port)
+        yield* within("second closed", () => second.closed)
+        const third = yield* connect(server.port)
+        yield* within("third closed", () => third.closed)
+        first.write("two\n")
+        yield* within("first still served", () => first.waitFor("echo one\necho two\n".length))
+        expect(text(first)).toBe("echo one\necho two\n")
+        yield* eventually(
+          "the failed sessions' onClose",
+          () => [...rec.records.values()].filter((r) => r.closes.length === 1).length === 2
+        )
+        const failed = [...rec.records.values()].filter((r) => r.closes.length === 1)
+        expect(failed.map((r) => (failure(r.closes[0]!) as Error).message).sort()).toEqual([
+          "factory bug",
+          "onOpen bug"
+        ])
+      })))
+
     it.live("Pipeline.catchTag turns the failures into replies and the connection carries on", () =>
       Effect.scoped(Effect.gen(function* () {
         const rec = recorder()

@@ -573,7 +573,9 @@ export const start = <In, Out, E, R, S, HE, HR>(
     begin(session, shared)
     return session
   }
-  const fiber = shared.runFork(Scope.extend(hooks.onOpen(session), scope))
+  // Suspended: a hook that throws instead of failing ends its own session, not the accept callback.
+  const onOpen = hooks.onOpen
+  const fiber = shared.runFork(Scope.extend(Effect.suspend(() => onOpen(session)), scope))
   const opened = fiber.unsafePoll()
   if (opened !== null) afterOpen(session, shared, opened)
   else {
@@ -603,8 +605,14 @@ const begin = <In, Out, E, R, S, HE, HR>(
   session: SessionImpl<Out, S>,
   shared: Shared<In, Out, E, R, S, HE, HR>
 ): void => {
-  const pipeline = typeof shared.pipeline === "function" ? shared.pipeline(session) : shared.pipeline
-  session.start(pipeline, shared.runtime)
+  try {
+    const pipeline = typeof shared.pipeline === "function" ? shared.pipeline(session) : shared.pipeline
+    session.start(pipeline, shared.runtime)
+  } catch (defect) {
+    // A pipeline factory that throws ends its own session; the server carries on.
+    session.end({ _tag: "Failed", error: defect })
+    return
+  }
   shared.sweeper.track(session as SessionImpl<unknown, unknown>)
   const cron = shared.hooks.onCron
   if (cron !== undefined) {
