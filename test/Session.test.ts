@@ -566,6 +566,31 @@ describe("Session", () => {
         ])
       })))
 
+    it.live("onError and onClose hooks that throw are logged, and the session's scope still closes", () =>
+      Effect.scoped(Effect.gen(function* () {
+        let released = 0
+        let closes = 0
+        const server = yield* Server.serve({
+          pipeline: Pipeline.make({ framer: lines, codec: Packet.utf8, handler: syncHandler }),
+          onOpen: () => Effect.acquireRelease(Effect.void, () => Effect.sync(() => void released++)),
+          onError: () => {
+            throw new Error("onError bug")
+          },
+          onClose: () => {
+            closes++
+            throw new Error("onClose bug")
+          }
+        })
+        const victim = yield* connect(server.port)
+        victim.write("throw\n")
+        yield* within("victim closed", () => victim.closed)
+        yield* eventually("the scope closed", () => released === 1)
+        expect(closes).toBe(1)
+        const next = yield* connect(server.port)
+        next.write("still\n")
+        yield* within("the server carries on", () => next.waitFor("echo still\n".length))
+      })))
+
     it.live("Pipeline.catchTag turns the failures into replies and the connection carries on", () =>
       Effect.scoped(Effect.gen(function* () {
         const rec = recorder()

@@ -620,7 +620,7 @@ const begin = <In, Out, E, R, S, HE, HR>(
     shared.runFork(Effect.forkIn(
       Effect.schedule(
         Effect.catchAllCause(
-          cron.run(session),
+          Effect.suspend(() => cron.run(session)),
           (cause) => Effect.sync(() => session.end({ _tag: "Failed", error: Cause.squash(cause) }))
         ),
         cron.schedule
@@ -648,11 +648,16 @@ const finish = <In, Out, E, R, S, HE, HR>(
     if (session.engine !== undefined) yield* session.engine.interrupt()
     const error = errorOf(reason)
     if (error !== undefined && hooks.onError !== undefined) {
-      yield* Effect.catchAllCause(hooks.onError(session, error as E), Effect.logWarning)
+      const onError = hooks.onError
+      yield* Effect.catchAllCause(Effect.suspend(() => onError(session, error as E)), Effect.logWarning)
     } else if (error !== undefined) {
       yield* Effect.logDebug(`session ${session.id} ended: ${error instanceof Error ? error.message : String(error)}`)
     }
-    if (hooks.onClose !== undefined) yield* Effect.catchAllCause(hooks.onClose(session, reason), Effect.logWarning)
+    const onClose = hooks.onClose
+    // Suspended, like every hook: one that throws is logged, and the scope still closes.
+    if (onClose !== undefined) {
+      yield* Effect.catchAllCause(Effect.suspend(() => onClose(session, reason)), Effect.logWarning)
+    }
     if (session.scope !== undefined) yield* Scope.close(session.scope, Exit.void)
   })
   const fiber = shared.runFork(Effect.uninterruptible(close))
