@@ -22,16 +22,32 @@ import { yieldWrapGet } from "effect/Utils"
  */
 export const runInline = <A, E, R>(effect: Effect.Effect<A, E, R>): Exit.Exit<A, E> | Effect.Effect<A, E, R> => {
   const first = resolve(effect) as Primitive | undefined
-  if (!isGenerator(first)) return first as never
-  // The common case, one generator that runs to its end, without allocating: `Generators.run`'s
-  // loop for a stack of one, until a nested generator or a fiber is needed.
-  const iterator = first.effect_instruction_i0 as Iterator<unknown, A, unknown>
-  let value: unknown = undefined
+  return isGenerator(first) ? step(first.effect_instruction_i0 as Steps, undefined, undefined) as never : first as never
+}
+
+/** A generator of an `Effect.gen`, as stepped here. */
+type Steps = Iterator<unknown, unknown, unknown>
+
+/**
+ * Steps the innermost generator from `value` until the outermost one returns or fails, or one
+ * yields an Effect that needs a fiber: then the rest is that Effect followed by this same loop.
+ * `outer` holds the generators that `yield*`ed the current one, made only when one does.
+ */
+const step = (
+  current: Steps,
+  value: unknown,
+  outer: Array<Steps> | undefined
+): Exit.Exit<unknown, unknown> | Effect.Effect<unknown, unknown, unknown> => {
   for (;;) {
     let next: Primitive | undefined
     try {
-      const state = iterator.next(value)
-      if (state.done === true) return Exit.succeed(state.value)
+      const state = current.next(value)
+      if (state.done === true) {
+        if (outer === undefined || outer.length === 0) return Exit.succeed(state.value)
+        current = outer.pop()!
+        value = state.value
+        continue
+      }
       next = resolve(yieldWrapGet(state.value as never)) as Primitive | undefined
     } catch (defect) {
       return Exit.die(defect)
@@ -41,10 +57,17 @@ export const runInline = <A, E, R>(effect: Effect.Effect<A, E, R>): Exit.Exit<A,
         value = (next as unknown as Exit.Success<unknown, unknown>).value
         continue
       case "Failure":
-        return next as unknown as Exit.Failure<A, E>
-      default:
-        return new Generators(iterator).continueWith(next) as never
+        return next as unknown as Exit.Failure<unknown, unknown>
     }
+    if (isGenerator(next)) {
+      ;(outer ??= []).push(current)
+      current = next.effect_instruction_i0 as Steps
+      value = undefined
+      continue
+    }
+    const resumed = current
+    const stack = outer
+    return Effect.flatMap(next as unknown as Effect.Effect<unknown>, (result) => step(resumed, result, stack))
   }
 }
 
@@ -94,53 +117,3 @@ const resolve = (effect: unknown): unknown => {
 const isGenerator = (effect: Primitive | undefined): effect is Primitive =>
   effect?._op === "Iterator" &&
   typeof (effect.effect_instruction_i0 as { next?: unknown } | undefined)?.next === "function"
-
-/** The generators of an `Effect.gen` and of those it `yield*`s, innermost last. */
-class Generators {
-  private readonly stack: Array<Iterator<unknown, unknown, unknown>>
-
-  constructor(first: Iterator<unknown, unknown, unknown>) {
-    this.stack = [first]
-  }
-
-  /** Goes on after the innermost generator yielded `next`, which is neither a success nor a failure. */
-  continueWith(next: Primitive | undefined): Exit.Exit<unknown, unknown> | Effect.Effect<unknown, unknown, unknown> {
-    if (isGenerator(next)) {
-      this.stack.push(next.effect_instruction_i0 as Iterator<unknown, unknown, unknown>)
-      return this.run(undefined)
-    }
-    return Effect.flatMap(next as unknown as Effect.Effect<unknown, unknown, unknown>, (value) => this.run(value))
-  }
-
-  /**
-   * Steps from `value` until the outermost generator returns or fails, or one yields an Effect
-   * that needs a fiber: then the rest is that Effect followed by this same loop.
-   */
-  run(value: unknown): Exit.Exit<unknown, unknown> | Effect.Effect<unknown, unknown, unknown> {
-    const stack = this.stack
-    for (;;) {
-      let next: Primitive | undefined
-      try {
-        const state = stack[stack.length - 1]!.next(value)
-        if (state.done === true) {
-          stack.pop()
-          if (stack.length === 0) return Exit.succeed(state.value)
-          value = state.value
-          continue
-        }
-        next = resolve(yieldWrapGet(state.value as never)) as Primitive | undefined
-      } catch (defect) {
-        return Exit.die(defect)
-      }
-      switch (next?._op) {
-        case "Success":
-          value = (next as unknown as Exit.Success<unknown, unknown>).value
-          continue
-        case "Failure":
-          return next as unknown as Exit.Failure<unknown, unknown>
-        default:
-          return this.continueWith(next)
-      }
-    }
-  }
-}
