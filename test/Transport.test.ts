@@ -14,6 +14,7 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as nodePath from "node:path"
 import { fileURLToPath } from "node:url"
+import * as Bytes from "../src/Bytes.ts"
 import { TransportError } from "../src/Errors.ts"
 import type {
   Address,
@@ -122,13 +123,7 @@ class Recorder implements ConnectionHandler {
   }
 
   bytes(): Uint8Array {
-    const out = new Uint8Array(this.length)
-    let at = 0
-    for (const chunk of this.chunks) {
-      out.set(chunk, at)
-      at += chunk.length
-    }
-    return out
+    return Bytes.concat(this.chunks)
   }
   text(): string {
     return new TextDecoder().decode(this.bytes())

@@ -3,6 +3,7 @@
 // Skipped outside Deno.
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, FiberId } from "effect"
+import * as Bytes from "../src/Bytes.ts"
 import type { TransportError } from "../src/Errors.ts"
 import type { Connection, ConnectionHandler, Listener, ListenOptions } from "../src/Transport.ts"
 import { transport } from "../src/transport/deno.ts"
@@ -47,13 +48,7 @@ class Recorder implements ConnectionHandler {
     Deferred.unsafeDone(this.closed, Exit.succeed(error))
   }
   bytes(): Uint8Array {
-    const out = new Uint8Array(this.length)
-    let at = 0
-    for (const chunk of this.chunks) {
-      out.set(chunk, at)
-      at += chunk.length
-    }
-    return out
+    return Bytes.concat(this.chunks)
   }
   text(): string {
     return new TextDecoder().decode(this.bytes())
