@@ -11,8 +11,12 @@
  *    into a `Bytes.Writer`, `take()` per read.
  * 3. `Pipeline.engine` with `Packet.bytes` and three handler styles (`Handler.sync`,
  *    `Effect.succeed`, `Effect.gen`), driven as a transport would: `engine.push(read)` in a plain
- *    loop, running the returned Effect (if any) with one `Runtime.runSync` per read.
- * 4. `Pipeline.transform` over a `Stream` with one element per read (information only).
+ *    loop, running the returned Effect (if any) with one `Effect.runSync` per read.
+ * 4. Starting a handler's Effect, the candidates for the engine's inline path: the engine's own
+ *    (`runInline`, and `runGenerator`, which `Handler.gen` uses), `Effect.runSyncExit` (a fiber per
+ *    message) and `Effect.fnUntracedEager`, for a new `Effect.gen` per message and for a generator
+ *    function made once.
+ * 5. `Pipeline.transform` over a `Stream` with one element per read (information only).
  *
  * Every run checks its frame count, its order-sensitive checksum and its output size; before timing,
  * each variant's whole output is compared byte for byte with the input (an echo reproduces it).
@@ -27,12 +31,12 @@
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { writeFileSync } from "node:fs"
 import process from "node:process"
 import { Bytes, Frame, Handler, Packet, Pipeline } from "../src/index.ts"
+import { runGenerator, runInline } from "../src/internal/inline.ts"
 
 // --- options -------------------------------------------------------------------------------------
 
@@ -233,16 +237,22 @@ const genPipeline = Pipeline.make({
     })
   )
 })
+const handlerGenPipeline = Pipeline.make({
+  framer,
+  codec: Packet.bytes,
+  // deno-lint-ignore require-yield
+  handler: Handler.gen(function* (b: Uint8Array) {
+    return f(b)
+  })
+})
 
 /** Drives an engine as a callback transport does: push each read, run a pending step, write. */
 const driveEngine =
   (pipeline: Pipeline.Pipeline<Uint8Array, Uint8Array, unknown>) => (passes: number, write: Write) => {
     const scope = Effect.runSync(Scope.make())
     try {
-      const [engine, rt] = Effect.runSync(
-        Scope.extend(Effect.all([Pipeline.engine(pipeline), Effect.runtime<never>()]), scope)
-      )
-      const runSync = Runtime.runSync(rt)
+      const engine = Effect.runSync(Scope.provide(Pipeline.engine(pipeline), scope))
+      const runSync = Effect.runSync
       for (let p = 0; p < passes; p++) {
         for (let r = 0; r < READS; r++) {
           const step = engine.push(reads[r])
@@ -256,6 +266,65 @@ const driveEngine =
       if (engine.error !== undefined) throw engine.error
     } finally {
       Effect.runSync(Scope.close(scope, Exit.void))
+    }
+  }
+
+// --- 3b. starting a handler's Effect: the candidates for the engine's inline path -----------------
+//
+// Each frame is decoded as in 2, its handler's Effect is made and started by one of the candidates,
+// and the reply encoded. The difference to `Frame.decoder + Writer` is the cost of starting the
+// handler. Two handler shapes: a new `Effect.gen` per message (what most Effect users write), and a
+// generator function made once (`Handler.gen`).
+
+// deno-lint-ignore require-yield
+const genBody = function* (b: Uint8Array) {
+  return f(b)
+}
+const perMessageGen = (b: Uint8Array) =>
+  // deno-lint-ignore require-yield
+  Effect.gen(function* () {
+    return f(b)
+  })
+const madeOnce = Effect.fnUntraced(genBody)
+const madeOnceEager = Effect.fnUntracedEager(genBody)
+
+type Start = (effect: Effect.Effect<Uint8Array>) => Uint8Array
+
+/** The engine's own: steps the Effect's primitives in place (src/internal/inline.ts). */
+const startInline: Start = (effect) => {
+  const exit = runInline(effect)
+  if (Exit.isExit(exit) && Exit.isSuccess(exit)) return exit.value
+  throw new Error("the handler did not complete in place")
+}
+/** A fiber per message, run synchronously. */
+const startRunSyncExit: Start = (effect) => {
+  const exit = Effect.runSyncExit(effect)
+  if (Exit.isSuccess(exit)) return exit.value
+  throw new Error("the handler failed")
+}
+/** `Effect.fnUntracedEager` (or `runGenerator`) already ran the generator: its result is an Exit. */
+const startEager: Start = (effect) => {
+  const exit = effect as Exit.Exit<Uint8Array>
+  if (Exit.isExit(exit) && Exit.isSuccess(exit)) return exit.value
+  throw new Error("the eager handler did not complete in place")
+}
+
+const driveStart =
+  (make: (b: Uint8Array) => Effect.Effect<Uint8Array>, start: Start) => (passes: number, write: Write): void => {
+    const decoder = Frame.decoder(framer)
+    const writer = new Bytes.Writer()
+    for (let p = 0; p < passes; p++) {
+      for (let r = 0; r < READS; r++) {
+        decoder.feed(reads[r])
+        for (let frame = decoder.next(); frame !== undefined; frame = decoder.next()) {
+          const reply = start(make(frame))
+          const mark = framer.begin(writer)
+          writer.write(reply)
+          framer.end(writer, mark)
+        }
+        if (decoder.error !== undefined) throw decoder.error
+        write(writer.take())
+      }
     }
   }
 
@@ -300,6 +369,21 @@ const allVariants: ReadonlyArray<Variant> = [
     target: { text: ">= 10 M/s", met: (fps) => fps >= 10e6 }
   },
   { name: "engine-gen", label: "engine, Effect.gen", run: driveEngine(genPipeline) },
+  { name: "engine-handler-gen", label: "engine, Handler.gen", run: driveEngine(handlerGenPipeline) },
+  { name: "start-gen-inline", label: "start Effect.gen: inline", run: driveStart(perMessageGen, startInline) },
+  {
+    name: "start-gen-runsync",
+    label: "start Effect.gen: runSyncExit",
+    run: driveStart(perMessageGen, startRunSyncExit)
+  },
+  { name: "start-fn-inline", label: "start fnUntraced: inline", run: driveStart(madeOnce, startInline) },
+  { name: "start-fn-eager", label: "start fnUntracedEager", run: driveStart(madeOnceEager, startEager) },
+  {
+    name: "start-fn-generator",
+    label: "start generator: runGenerator",
+    run: driveStart((b) => runGenerator(genBody(b)), startEager)
+  },
+  { name: "start-fn-runsync", label: "start fnUntraced: runSyncExit", run: driveStart(madeOnce, startRunSyncExit) },
   { name: "transform-sync", label: "Pipeline.transform (Stream), sync", run: transform, last: true }
 ]
 

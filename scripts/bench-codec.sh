@@ -52,7 +52,7 @@ run bun "$BIN/bun" bench/codec.ts --enforce $(json bun) "${args[@]}"
 # shellcheck disable=SC2046
 run deno "$BIN/deno" run -A --v8-flags=--expose-gc bench/codec.ts $(json deno) "${args[@]}"
 # shellcheck disable=SC2046
-run node node --expose-gc --import tsx bench/codec.ts $(json node) "${args[@]}"
+run node "$BIN/node" --expose-gc --import tsx bench/codec.ts $(json node) "${args[@]}"
 
 echo
 if [ $status -ne 0 ]; then

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Full check pipeline (`npm test`). Runs every step in order, stops at the first failure.
+# Node is always the project's own Node 24 (the `node` devDependency), never the `node` on PATH.
 set -euo pipefail
+shopt -s globstar nullglob
 cd "$(dirname "$0")/.."
 
 BIN="$PWD/node_modules/.bin"
@@ -27,7 +29,10 @@ step "typecheck (tsc)" "$BIN/tsc" -p tsconfig.json
 step "format (deno fmt --check)" "$BIN/deno" fmt --check
 step "lint (deno lint)" "$BIN/deno" lint
 step "JSR publish dry-run (incl. slow types)" "$BIN/deno" publish --dry-run --allow-dirty
-step "vitest on Node $(node --version)" "$BIN/vitest" run
+step "docs: every @example in src/ (deno check --doc)" "$BIN/deno" check --quiet --doc src/
+step "docs: every TypeScript block of README.md and docs/ (deno check --doc-only)" \
+  "$BIN/deno" check --quiet --doc-only README.md docs/**/*.md
+step "vitest on Node $("$BIN/node" --version)" "$BIN/node" "$BIN/vitest" run
 step "vitest on Bun $("$BIN/bun" --version)" "$BIN/bun" --bun "$BIN/vitest" run
 step "vitest on Deno $("$BIN/deno" --version | head -1 | cut -d' ' -f2)" "$BIN/deno" run -A npm:vitest run
 

@@ -57,7 +57,7 @@ export type RequestError = Session.SendError | ConnectionClosed | RequestTimeout
  */
 export interface Client<in Req, out Res> {
   /** Sends a request and waits for its reply. */
-  request(request: Req, options?: { readonly timeout?: Duration.DurationInput | undefined }): Effect.Effect<
+  request(request: Req, options?: { readonly timeout?: Duration.Input | undefined }): Effect.Effect<
     Res,
     RequestError
   >
@@ -91,9 +91,9 @@ export interface Options<Req, Res, DE, EE> extends Transport.ConnectOptions, Ses
   readonly onPush?: ((message: Res) => Effect.Effect<void>) | undefined
   readonly transport?: Transport.Transport | undefined
   /** Default 10 s. */
-  readonly connectTimeout?: Duration.DurationInput | undefined
+  readonly connectTimeout?: Duration.Input | undefined
   /** Default 30 s; each call may set its own. */
-  readonly requestTimeout?: Duration.DurationInput | undefined
+  readonly requestTimeout?: Duration.Input | undefined
   /**
    * When a connection that was up drops, connect again on this schedule (e.g.
    * `Schedule.exponential("100 millis")`). Default: no reconnect.
@@ -130,7 +130,7 @@ export const make = <Req, Res, DE, EE>(
     const limits = internal.limitsOf(options)
     const sweeper = new internal.Sweeper(limits)
     yield* Effect.forkScoped(sweeper.run)
-    const connectMillis = Duration.toMillis(Duration.decode(options.connectTimeout ?? Duration.seconds(10)))
+    const connectMillis = Duration.toMillis(Duration.fromInputUnsafe(options.connectTimeout ?? Duration.seconds(10)))
     const requestTimeout = options.requestTimeout ?? Duration.seconds(30)
     const target = Transport.formatAddress(
       Transport.makeAddress(options.host ?? "127.0.0.1", options.port, options.path)
@@ -139,7 +139,7 @@ export const make = <Req, Res, DE, EE>(
     const fifo: Array<Call<Res>> = []
     const byId = new Map<unknown, Call<Res>>()
     let current: internal.SessionImpl<Req, void> | undefined
-    let ready = Deferred.unsafeMake<void>(undefined as never)
+    let ready = Deferred.makeUnsafe<void>()
     let closed = false
 
     const onResponse = (message: Res): Array<never> => {
@@ -157,9 +157,10 @@ export const make = <Req, Res, DE, EE>(
     const failAll = (reason: string) => {
       const error = new ConnectionClosed({ remoteAddress: target, reason })
       const failed = Effect.fail(error)
-      for (const call of fifo.splice(0)) settle(call, failed)
-      for (const call of byId.values()) settle(call, failed)
+      // Forget every call before settling any: a caller resumes synchronously, and must see none in flight.
+      const calls = [...fifo.splice(0), ...byId.values()]
       byId.clear()
+      for (const call of calls) settle(call, failed)
     }
 
     const pipeline = Pipeline.make({
@@ -169,9 +170,9 @@ export const make = <Req, Res, DE, EE>(
     })
 
     const connect = transport.connect(options).pipe(
-      Effect.timeoutFail({
+      Effect.timeoutOrElse({
         duration: connectMillis,
-        onTimeout: () => new ConnectTimeout({ address: target, timeoutMillis: connectMillis })
+        orElse: () => Effect.fail(new ConnectTimeout({ address: target, timeoutMillis: connectMillis }))
       })
     )
 
@@ -183,9 +184,9 @@ export const make = <Req, Res, DE, EE>(
         limits,
         sweeper,
         prefix: "c",
-        onStart: (session) => {
+        onBegin: (session) => {
           current = session as unknown as internal.SessionImpl<Req, void>
-          Deferred.unsafeDone(ready, Exit.void)
+          Deferred.doneUnsafe(ready, Exit.void)
         },
         // As soon as the session ends, not once its socket has closed (up to `closeTimeout` later):
         // until then `session()` would find it closed and `ready` already done, and spin.
@@ -203,16 +204,16 @@ export const make = <Req, Res, DE, EE>(
       current = undefined
       // Without `reconnect` the client stops with its connection.
       if (options.reconnect === undefined) closed = true
-      else ready = Deferred.unsafeMake<void>(undefined as never)
+      else ready = Deferred.makeUnsafe<void>()
       failAll("the connection was closed")
     }
 
     const first = yield* connect
     const reconnect = options.reconnect
     const loop = reconnect === undefined ? runConnection(first) : runConnection(first).pipe(
-      Effect.zipRight(
+      Effect.andThen(
         Effect.flatMap(connect, runConnection).pipe(
-          Effect.either,
+          Effect.result,
           Effect.repeat(Schedule.passthrough(reconnect))
         )
       )
@@ -223,7 +224,7 @@ export const make = <Req, Res, DE, EE>(
         Effect.sync(() => {
           closed = true
           // Calls waiting for a connection find the client stopped.
-          Deferred.unsafeDone(ready, Exit.void)
+          Deferred.doneUnsafe(ready, Exit.void)
           failAll("the client stopped")
         })
       )
@@ -237,22 +238,22 @@ export const make = <Req, Res, DE, EE>(
       if (now !== undefined && now.isOpen) return Effect.succeed(now)
       if (closed) return Effect.fail(new ConnectionClosed({ remoteAddress: target, reason: "the client stopped" }))
       return Deferred.await(ready).pipe(
-        Effect.timeoutFail({
+        Effect.timeoutOrElse({
           duration: connectMillis,
-          onTimeout: () => new ConnectTimeout({ address: target, timeoutMillis: connectMillis })
+          orElse: () => Effect.fail(new ConnectTimeout({ address: target, timeoutMillis: connectMillis }))
         }),
         Effect.flatMap(() => session())
       )
     }
 
-    const requestTimeoutMillis = Duration.toMillis(Duration.decode(requestTimeout))
+    const requestTimeoutMillis = Duration.toMillis(Duration.fromInputUnsafe(requestTimeout))
     // One callback per call, no fiber and no Deferred: the reply resumes the caller directly.
     const request = (
       message: Req,
-      callOptions?: { readonly timeout?: Duration.DurationInput | undefined }
+      callOptions?: { readonly timeout?: Duration.Input | undefined }
     ): Effect.Effect<Res, RequestError> =>
       Effect.flatMap(session(), (s) =>
-        Effect.async<Res, RequestError>((resume) => {
+        Effect.callback<Res, RequestError>((resume) => {
           const call: Call<Res> = { resume, timer: undefined }
           const id = correlate === "fifo" ? undefined : correlate.request(message)
           if (correlate === "fifo") fifo.push(call)
@@ -265,7 +266,7 @@ export const make = <Req, Res, DE, EE>(
           }
           const timeoutMillis = callOptions?.timeout === undefined
             ? requestTimeoutMillis
-            : Duration.toMillis(Duration.decode(callOptions.timeout))
+            : Duration.toMillis(Duration.fromInputUnsafe(callOptions.timeout))
           if (Number.isFinite(timeoutMillis)) {
             call.timer = setTimeout(() => {
               forget(call, id)

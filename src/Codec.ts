@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import { dual } from "effect/Function"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import type * as Bytes from "./Bytes.ts"
@@ -29,7 +29,7 @@ export type TypeId = typeof TypeId
 /**
  * A bidirectional stage. Its functions are synchronous and, for speed on the hot path, report
  * failure by throwing their typed error (`DE` for decode, `EE` for encode) and nothing else; use
- * `decode` / `encode` of this module to get an `Either` instead.
+ * `decode` / `encode` of this module to get a `Result` instead.
  *
  * @since 0.1.0
  * @category models
@@ -96,18 +96,18 @@ export const makeUnsafe = <Wire, Decoded, Encoded = Decoded, DE = never, EE = ne
 }
 
 /**
- * Builds a codec from functions that return an `Either`.
+ * Builds a codec from functions that return a `Result`.
  *
  * @example
  * ```ts
  * import { Codec } from "sluice"
- * import { Either } from "effect"
+ * import { Result } from "effect"
  *
  * // A one-byte XOR "cipher" between the framer and the packet codec.
  * const xor = Codec.make<Uint8Array, Uint8Array>({
  *   name: "xor",
- *   decode: (bytes: Uint8Array) => Either.right(bytes.map((b) => b ^ 0x5a)),
- *   encode: (bytes: Uint8Array) => Either.right(bytes.map((b) => b ^ 0x5a))
+ *   decode: (bytes: Uint8Array) => Result.succeed(bytes.map((b) => b ^ 0x5a)),
+ *   encode: (bytes: Uint8Array) => Result.succeed(bytes.map((b) => b ^ 0x5a))
  * })
  * ```
  *
@@ -116,20 +116,20 @@ export const makeUnsafe = <Wire, Decoded, Encoded = Decoded, DE = never, EE = ne
  */
 export const make = <Wire, Decoded, Encoded = Decoded, DE = never, EE = never>(options: {
   readonly name: string
-  readonly decode: (wire: Wire) => Either.Either<Decoded, DE>
-  readonly encode: (value: Encoded) => Either.Either<Wire, EE>
+  readonly decode: (wire: Wire) => Result.Result<Decoded, DE>
+  readonly encode: (value: Encoded) => Result.Result<Wire, EE>
 }): Codec<Wire, Decoded, Encoded, DE, EE> =>
   makeUnsafe({
     name: options.name,
     decode: (wire) => {
       const result = options.decode(wire)
-      if (Either.isLeft(result)) throw result.left
-      return result.right
+      if (Result.isFailure(result)) throw result.failure
+      return result.success
     },
     encode: (value) => {
       const result = options.encode(value)
-      if (Either.isLeft(result)) throw result.left
-      return result.right
+      if (Result.isFailure(result)) throw result.failure
+      return result.success
     }
   })
 
@@ -142,11 +142,11 @@ export const make = <Wire, Decoded, Encoded = Decoded, DE = never, EE = never>(o
 export const decode = <Wire, Decoded, Encoded, DE, EE>(
   codec: Codec<Wire, Decoded, Encoded, DE, EE>,
   wire: Wire
-): Either.Either<Decoded, DE> => {
+): Result.Result<Decoded, DE> => {
   try {
-    return Either.right(codec.decodeUnsafe(wire))
+    return Result.succeed(codec.decodeUnsafe(wire))
   } catch (error) {
-    return Either.left(error as DE)
+    return Result.fail(error as DE)
   }
 }
 
@@ -159,11 +159,11 @@ export const decode = <Wire, Decoded, Encoded, DE, EE>(
 export const encode = <Wire, Decoded, Encoded, DE, EE>(
   codec: Codec<Wire, Decoded, Encoded, DE, EE>,
   value: Encoded
-): Either.Either<Wire, EE> => {
+): Result.Result<Wire, EE> => {
   try {
-    return Either.right(codec.encodeUnsafe(value))
+    return Result.succeed(codec.encodeUnsafe(value))
   } catch (error) {
-    return Either.left(error as EE)
+    return Result.fail(error as EE)
   }
 }
 

@@ -8,7 +8,7 @@
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
-import type { ParseError } from "effect/ParseResult"
+import type { SchemaError } from "effect/Schema"
 
 const FrameTooLargeBase: ReturnType<typeof Data.TaggedError<"FrameTooLarge">> = Data.TaggedError("FrameTooLarge")
 const MalformedFrameBase: ReturnType<typeof Data.TaggedError<"MalformedFrame">> = Data.TaggedError("MalformedFrame")
@@ -100,14 +100,14 @@ export type FrameError = FrameTooLarge | MalformedFrame
 
 /**
  * A frame's bytes could not be decoded into a packet. `cause` is the underlying failure: a Schema
- * `ParseError` for `Packet.schema`, or whatever a hand-written codec reported.
+ * `SchemaError` for `Packet.schema`, or whatever a hand-written codec reported.
  *
  * @since 0.1.0
  * @category errors
  */
 export class PacketDecodeError extends PacketDecodeErrorBase<{
   readonly codec: string
-  readonly cause: ParseError | unknown
+  readonly cause: SchemaError | unknown
   /** The frame's length in bytes. */
   readonly length: number
 }> {
@@ -128,7 +128,7 @@ export class PacketDecodeError extends PacketDecodeErrorBase<{
  */
 export class PacketEncodeError extends PacketEncodeErrorBase<{
   readonly codec: string
-  readonly cause: ParseError | unknown
+  readonly cause: SchemaError | unknown
 }> {
   override get message(): string {
     const cause = this.cause

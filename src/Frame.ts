@@ -17,7 +17,7 @@
  *
  * @since 0.1.0
  */
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import * as Bytes from "./Bytes.ts"
 import type { FrameError } from "./Errors.ts"
 import { FrameDecoder } from "./internal/decoder.ts"
@@ -308,21 +308,21 @@ export const read = (framer: Framer, bytes: Uint8Array): Read => {
 export const decodeAll = (
   framer: Framer,
   chunks: Iterable<Uint8Array>
-): Either.Either<Array<Uint8Array>, FrameError> => {
+): Result.Result<Array<Uint8Array>, FrameError> => {
   const decoder = new FrameDecoder(framer)
   const frames: Array<Uint8Array> = []
   for (const chunk of chunks) {
     decoder.feed(chunk)
     for (let frame = decoder.next(); frame !== undefined; frame = decoder.next()) frames.push(frame)
-    if (decoder.error !== undefined) return Either.left(decoder.error)
+    if (decoder.error !== undefined) return Result.fail(decoder.error)
   }
   const error = decoder.end()
-  return error === undefined ? Either.right(frames) : Either.left(error)
+  return error === undefined ? Result.succeed(frames) : Result.fail(error)
 }
 
 /**
  * Encodes one payload as a frame, in a new array. Throws `FrameTooLarge` or `MalformedFrame` when
- * the payload cannot be framed; see `encodeEither`.
+ * the payload cannot be framed; see `encodeResult`.
  *
  * @since 0.1.0
  * @category encoding
@@ -341,10 +341,10 @@ export const encode = (framer: Framer, payload: Uint8Array): Uint8Array => {
  * @since 0.1.0
  * @category encoding
  */
-export const encodeEither = (framer: Framer, payload: Uint8Array): Either.Either<Uint8Array, FrameError> => {
+export const encodeResult = (framer: Framer, payload: Uint8Array): Result.Result<Uint8Array, FrameError> => {
   try {
-    return Either.right(encode(framer, payload))
+    return Result.succeed(encode(framer, payload))
   } catch (error) {
-    return Either.left(error as FrameError)
+    return Result.fail(error as FrameError)
   }
 }

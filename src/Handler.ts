@@ -10,7 +10,7 @@
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
-import type { YieldWrap } from "effect/Utils"
+import { runGenerator } from "./internal/inline.ts"
 
 /**
  * @since 0.1.0
@@ -148,7 +148,7 @@ export const effect = <In, Out, E = never, R = never>(
  * @category models
  */
 // deno-lint-ignore no-explicit-any
-export type Yieldable = YieldWrap<Effect.Effect<any, any, any>>
+export type Yieldable = Effect.Effect<any, any, any>
 
 /**
  * The error type of a handler written as a generator: the union of what its `yield*`s can fail with.
@@ -157,7 +157,7 @@ export type Yieldable = YieldWrap<Effect.Effect<any, any, any>>
  * @category models
  */
 export type GenError<Y> = [Y] extends [never] ? never
-  : [Y] extends [YieldWrap<Effect.Effect<infer _A, infer E, infer _R>>] ? E
+  : [Y] extends [Effect.Effect<infer _A, infer E, infer _R>] ? E
   : never
 
 /**
@@ -167,16 +167,17 @@ export type GenError<Y> = [Y] extends [never] ? never
  * @category models
  */
 export type GenContext<Y> = [Y] extends [never] ? never
-  : [Y] extends [YieldWrap<Effect.Effect<infer _A, infer _E, infer R>>] ? R
+  : [Y] extends [Effect.Effect<infer _A, infer _E, infer R>] ? R
   : never
 
 /**
  * An Effect handler written as a generator, as with `Effect.gen`, but made once: every message
- * runs the same generator function (`Effect.fnUntraced`). Writing
- * `Handler.effect((m) => Effect.gen(function* () { ... }))` makes a new generator function per
- * message, which V8 (Node, Deno) makes expensive: ~1.4-3 us a message against ~0.15 us this way
- * (Bun: ~0.45 against ~0.18 us). Like any Effect handler, one that never waits on anything runs
- * without a fiber.
+ * runs the same generator function, started eagerly, in place: the generator runs up to its first
+ * `yield*` of something that needs a fiber (a sleep, a service, a log), and a handler that never
+ * waits on anything costs no fiber at all. Writing
+ * `Handler.effect((m) => Effect.gen(function* () { ... }))` works too, but makes a new generator
+ * function per message, which costs more, on V8 (Node, Deno) most of all: `npm run bench:codec`
+ * measures both.
  *
  * @example
  * ```ts
@@ -198,7 +199,7 @@ export const gen = <In, Y extends Yieldable, Out>(
   make(
     "effect",
     false,
-    Effect.fnUntraced(f) as (message: In, context: Context) => Effect.Effect<Out>,
+    (message: In, context: Context) => runGenerator(f(message, context)),
     sequentialConcurrency
   )
 

@@ -15,7 +15,7 @@ import * as Metric from "effect/Metric"
  * @since 0.1.0
  * @category metrics
  */
-export const connectionsOpen: Metric.Metric.Gauge<number> = Metric.gauge("sluice_connections_open", {
+export const connectionsOpen: Metric.Gauge<number> = Metric.gauge("sluice_connections_open", {
   description: "sessions open now"
 })
 
@@ -25,7 +25,7 @@ export const connectionsOpen: Metric.Metric.Gauge<number> = Metric.gauge("sluice
  * @since 0.1.0
  * @category metrics
  */
-export const connectionsTotal: Metric.Metric.Counter<number> = Metric.counter("sluice_connections_total", {
+export const connectionsTotal: Metric.Counter<number> = Metric.counter("sluice_connections_total", {
   description: "sessions started",
   incremental: true
 })
@@ -36,7 +36,7 @@ export const connectionsTotal: Metric.Metric.Counter<number> = Metric.counter("s
  * @since 0.1.0
  * @category metrics
  */
-export const connectionsRejected: Metric.Metric.Counter<number> = Metric.counter("sluice_connections_rejected", {
+export const connectionsRejected: Metric.Counter<number> = Metric.counter("sluice_connections_rejected", {
   description: "connections refused over maxConnections",
   incremental: true
 })
@@ -47,7 +47,7 @@ export const connectionsRejected: Metric.Metric.Counter<number> = Metric.counter
  * @since 0.1.0
  * @category metrics
  */
-export const bytesIn: Metric.Metric.Counter<number> = Metric.counter("sluice_bytes_in", {
+export const bytesIn: Metric.Counter<number> = Metric.counter("sluice_bytes_in", {
   description: "bytes read",
   incremental: true
 })
@@ -58,7 +58,7 @@ export const bytesIn: Metric.Metric.Counter<number> = Metric.counter("sluice_byt
  * @since 0.1.0
  * @category metrics
  */
-export const bytesOut: Metric.Metric.Counter<number> = Metric.counter("sluice_bytes_out", {
+export const bytesOut: Metric.Counter<number> = Metric.counter("sluice_bytes_out", {
   description: "bytes written",
   incremental: true
 })
@@ -69,7 +69,7 @@ export const bytesOut: Metric.Metric.Counter<number> = Metric.counter("sluice_by
  * @since 0.1.0
  * @category metrics
  */
-export const framesIn: Metric.Metric.Counter<number> = Metric.counter("sluice_frames_in", {
+export const framesIn: Metric.Counter<number> = Metric.counter("sluice_frames_in", {
   description: "frames decoded",
   incremental: true
 })
@@ -81,6 +81,6 @@ export const framesIn: Metric.Metric.Counter<number> = Metric.counter("sluice_fr
  * @since 0.1.0
  * @category metrics
  */
-export const sessionsEnded: Metric.Metric.Frequency<string> = Metric.frequency("sluice_sessions_ended", {
+export const sessionsEnded: Metric.Frequency = Metric.frequency("sluice_sessions_ended", {
   description: "sessions ended, by reason"
 })

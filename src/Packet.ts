@@ -2,15 +2,16 @@
  * Packet codecs: from a frame's bytes to a typed message and back.
  *
  * `schema(S, "json" | "msgpack")` works with any Effect Schema; decode failures are
- * `PacketDecodeError` carrying the Schema's `ParseError`. `utf8`, `bytes` and `make` (hand-written
+ * `PacketDecodeError` carrying the Schema's `SchemaError`. `utf8`, `bytes` and `make` (hand-written
  * binary codecs) complete the set.
  *
  * @since 0.1.0
  */
-import * as MsgPack from "@effect/platform/MsgPack"
-import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
+import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
+import * as SchemaAST from "effect/SchemaAST"
+import * as SchemaIssue from "effect/SchemaIssue"
+import { Packr } from "msgpackr"
 import * as Codec from "./Codec.ts"
 import { PacketDecodeError, PacketEncodeError } from "./Errors.ts"
 
@@ -42,8 +43,61 @@ const exactTextDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true
 const textEncoder = new TextEncoder()
 
 /**
- * A codec for any Schema (without requirements), as JSON text or as MessagePack (through
- * `@effect/platform`'s `MsgPack`, i.e. msgpackr).
+ * Standard MessagePack, readable by any other implementation: maps rather than msgpackr's record
+ * extension, the smallest map header that fits, and 64-bit integers decoded as numbers while they are
+ * safe integers. msgpackr writes a number that is not a 32-bit integer as a float64.
+ * (`skipValues` and `int64AsType: "auto"` are supported by msgpackr, and missing from its type
+ * declarations.)
+ */
+const packr = new Packr(
+  {
+    useRecords: false,
+    mapsAsObjects: true,
+    variableMapSize: true,
+    // An `undefined` field is left out, as JSON leaves it out (so that an optional field decodes);
+    // elsewhere (in an array) it is nil.
+    skipValues: [undefined],
+    encodeUndefinedAsNil: true,
+    int64AsType: "auto"
+  } as unknown as ConstructorParameters<typeof Packr>[0]
+)
+
+/**
+ * A short description of a schema for codec names and error messages: its `identifier` annotation,
+ * or its shape (the fields of a struct, the members of a union), `depth` levels deep.
+ */
+const describe = (ast: SchemaAST.AST, depth: number): string => {
+  const identifier = SchemaAST.resolveIdentifier(ast)
+  if (identifier !== undefined) return identifier
+  switch (ast._tag) {
+    case "Objects": {
+      if (depth === 0) return "{...}"
+      const fields = ast.propertySignatures.map((p) => `${String(p.name)}: ${describe(p.type, depth - 1)}`)
+      return `{ ${fields.join(", ")} }`
+    }
+    case "Union":
+      return depth === 0 ? "union" : ast.types.map((t) => describe(t, depth - 1)).join(" | ")
+    case "Arrays":
+      return "array"
+    case "Literal":
+      return JSON.stringify(ast.literal)
+    default:
+      return ast._tag.toLowerCase()
+  }
+}
+
+const invalid = (message: string, input: unknown): Schema.SchemaError =>
+  new Schema.SchemaError(new SchemaIssue.InvalidValue({ message }, input))
+
+const firstFailure = <E>(exit: Exit.Failure<unknown, E>): unknown => {
+  const reason = exit.cause.reasons[0]
+  return reason?._tag === "Fail" ? reason.error : reason?._tag === "Die" ? reason.defect : exit.cause
+}
+
+/**
+ * A codec for any Schema without requirements, as JSON text or as standard MessagePack (through
+ * msgpackr, without its record extension, so that any MessagePack library reads it). A decode
+ * failure is a `PacketDecodeError` whose cause is a Schema `SchemaError`.
  *
  * @example
  * ```ts
@@ -57,54 +111,72 @@ const textEncoder = new TextEncoder()
  * @since 0.1.0
  * @category constructors
  */
-export const schema = <A, I>(schema: Schema.Schema<A, I, never>, format: Format = "json"): Packet<A> => {
-  const name = `${format}(${String(schema.ast)})`
+export const schema = <A, I>(schema: Schema.Codec<A, I, never, never>, format: Format = "json"): Packet<A> => {
+  const name = `${format}(${describe(schema.ast, 2)})`
+  const decodeValue = Schema.decodeUnknownExit(schema)
+  const encodeValue = Schema.encodeUnknownExit(schema)
+  const encoded = (value: A): I => {
+    const exit = encodeValue(value)
+    if (Exit.isFailure(exit)) throw new PacketEncodeError({ codec: name, cause: firstFailure(exit) })
+    return exit.value
+  }
+  const decoded = (input: unknown, length: number): A => {
+    const exit = decodeValue(input)
+    if (Exit.isFailure(exit)) throw new PacketDecodeError({ codec: name, cause: firstFailure(exit), length })
+    return exit.value
+  }
   if (format === "msgpack") {
-    const wire = MsgPack.schema(schema) as unknown as Schema.Schema<A, Uint8Array, never>
-    const decode = Schema.decodeUnknownEither(wire)
-    const encode = Schema.encodeEither(wire)
     return Codec.makeUnsafe({
       name,
       decode: (bytes) => {
-        const result = decode(bytes)
-        if (Either.isLeft(result)) {
-          throw new PacketDecodeError({ codec: name, cause: result.left, length: bytes.length })
+        let input: unknown
+        try {
+          input = packr.unpack(bytes)
+        } catch (cause) {
+          const message = `invalid MessagePack: ${cause instanceof Error ? cause.message : String(cause)}`
+          throw new PacketDecodeError({ codec: name, cause: invalid(message, bytes), length: bytes.length })
         }
-        return result.right
+        return decoded(input, bytes.length)
       },
-      encode: (value) => {
-        const result = encode(value)
-        if (Either.isLeft(result)) throw new PacketEncodeError({ codec: name, cause: result.left })
-        return result.right
+      encode: (value) => pack(name, encoded(value)),
+      encodeInto: (writer, value) => {
+        writer.write(pack(name, encoded(value)))
       }
     })
   }
-  const decode = Schema.decodeUnknownEither(Schema.parseJson(schema))
-  const encode = Schema.encodeEither(schema)
   const toJson = (value: A): string => {
-    const result = encode(value)
-    if (Either.isLeft(result)) throw new PacketEncodeError({ codec: name, cause: result.left })
-    return JSON.stringify(result.right)
+    try {
+      return JSON.stringify(encoded(value))
+    } catch (cause) {
+      if (cause instanceof PacketEncodeError) throw cause
+      throw new PacketEncodeError({ codec: name, cause })
+    }
   }
   return Codec.makeUnsafe({
     name,
     decode: (bytes) => {
-      let text: string
+      let input: unknown
       try {
-        text = textDecoder.decode(bytes)
-      } catch {
-        const issue = new ParseResult.Type(Schema.Uint8ArrayFromSelf.ast, bytes, "invalid UTF-8")
-        throw new PacketDecodeError({ codec: name, cause: new ParseResult.ParseError({ issue }), length: bytes.length })
+        input = JSON.parse(textDecoder.decode(bytes))
+      } catch (cause) {
+        const message = cause instanceof SyntaxError ? `invalid JSON: ${cause.message}` : "invalid UTF-8"
+        throw new PacketDecodeError({ codec: name, cause: invalid(message, bytes), length: bytes.length })
       }
-      const result = decode(text)
-      if (Either.isLeft(result)) throw new PacketDecodeError({ codec: name, cause: result.left, length: bytes.length })
-      return result.right
+      return decoded(input, bytes.length)
     },
     encode: (value) => textEncoder.encode(toJson(value)),
     encodeInto: (writer, value) => {
       writer.writeUtf8(toJson(value))
     }
   })
+}
+
+const pack = (name: string, value: unknown): Uint8Array => {
+  try {
+    return packr.pack(value)
+  } catch (cause) {
+    throw new PacketEncodeError({ codec: name, cause })
+  }
 }
 
 /**

@@ -26,11 +26,12 @@
  *
  * @since 0.1.0
  */
+import type * as Cause from "effect/Cause"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { dual } from "effect/Function"
-import * as Mailbox from "effect/Mailbox"
+import * as Queue from "effect/Queue"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -211,7 +212,7 @@ export interface EngineOptions<E> {
   /** The failure of a concurrent handler, met outside `push`. */
   readonly onFailure?: ((error: E) => void) | undefined
   /** Per-message deadline for handlers that suspend; a miss fails with `HandlerTimeout`. */
-  readonly handlerTimeout?: Duration.DurationInput | undefined
+  readonly handlerTimeout?: Duration.Input | undefined
   /** The buffer replies are encoded into (reused; one per connection). */
   readonly writer?: Bytes.Writer | undefined
 }
@@ -249,10 +250,10 @@ export const engine = <In, Out, E, R>(
   self: Pipeline<In, Out, E, R>,
   options: EngineOptions<E> = {}
 ): Effect.Effect<Engine<E>, never, R | Scope.Scope> =>
-  Effect.flatMap(Effect.runtime<R>(), (runtime) => {
+  Effect.flatMap(Effect.context<R>(), (context) => {
     const impl = new EngineImpl<R>(self, {
-      context: options.context ?? { id: "stream" },
-      runtime,
+      handlerContext: options.context ?? { id: "stream" },
+      context,
       onReply: options.onReply,
       onFailure: options.onFailure as ((error: unknown) => void) | undefined,
       handlerTimeout: options.handlerTimeout,
@@ -285,63 +286,63 @@ export const engine = <In, Out, E, R>(
 export const transform: {
   <In, Out, E, R>(
     pipeline: Pipeline<In, Out, E, R>,
-    options?: { readonly handlerTimeout?: Duration.DurationInput | undefined }
+    options?: { readonly handlerTimeout?: Duration.Input | undefined }
   ): <E1, R1>(input: Stream.Stream<Uint8Array, E1, R1>) => Stream.Stream<Uint8Array, E | E1, R | R1>
   <E1, R1, In, Out, E, R>(
     input: Stream.Stream<Uint8Array, E1, R1>,
     pipeline: Pipeline<In, Out, E, R>,
-    options?: { readonly handlerTimeout?: Duration.DurationInput | undefined }
+    options?: { readonly handlerTimeout?: Duration.Input | undefined }
   ): Stream.Stream<Uint8Array, E | E1, R | R1>
 } = dual(
-  (args) => Stream.StreamTypeId in args[0],
+  (args) => Stream.isStream(args[0]),
   <E1, R1, In, Out, E, R>(
     input: Stream.Stream<Uint8Array, E1, R1>,
     pipeline: Pipeline<In, Out, E, R>,
-    options?: { readonly handlerTimeout?: Duration.DurationInput | undefined }
+    options?: { readonly handlerTimeout?: Duration.Input | undefined }
   ): Stream.Stream<Uint8Array, E | E1, R | R1> =>
-    Stream.unwrapScoped(Effect.gen(function* () {
+    Stream.unwrap(Effect.gen(function* () {
       // Bounded: the input is read no further ahead than a few batches of replies.
-      const mailbox = yield* Mailbox.make<Uint8Array, E | E1>({ capacity: 16 })
+      const mailbox = yield* Queue.make<Uint8Array, E | E1 | Cause.Done>({ capacity: 16 })
       // Replies of concurrent handlers arrive outside the producer: when the mailbox is full they
       // wait here, in order (at most the concurrency limit's worth), until the producer moves them.
       const overflow: Array<Uint8Array> = []
       const onReply = (bytes: Uint8Array): void => {
         const copy = bytes.slice()
-        if (overflow.length > 0 || !mailbox.unsafeOffer(copy)) overflow.push(copy)
+        if (overflow.length > 0 || !Queue.offerUnsafe(mailbox, copy)) overflow.push(copy)
       }
       const engine = yield* pipeline.pipe(
         engine_({
           onReply,
           onFailure: (error) => {
             // After the replies still waiting in `overflow`.
-            Effect.runFork(Effect.zipRight(flushOverflow, mailbox.fail(error)))
+            Effect.runFork(Effect.andThen(flushOverflow, Queue.fail(mailbox, error)))
           },
           handlerTimeout: options?.handlerTimeout
         })
       )
       const flushOverflow: Effect.Effect<void> = Effect.suspend(() =>
-        overflow.length === 0 ? Effect.void : Effect.asVoid(mailbox.offerAll(overflow.splice(0)))
+        overflow.length === 0 ? Effect.void : Effect.asVoid(Queue.offerAll(mailbox, overflow.splice(0)))
       )
       const offer = (bytes: Uint8Array): Effect.Effect<void, E> =>
-        Effect.zipRight(
+        Effect.andThen(
           flushOverflow,
           Effect.suspend(() => {
             const error = engine.error
-            const sent = bytes.length > 0 ? Effect.asVoid(mailbox.offer(bytes.slice())) : Effect.void
-            return error === undefined ? sent : Effect.zipRight(sent, Effect.fail(error as E))
+            const sent = bytes.length > 0 ? Effect.asVoid(Queue.offer(mailbox, bytes.slice())) : Effect.void
+            return error === undefined ? sent : Effect.andThen(sent, Effect.fail(error as E))
           })
         )
       const step = (result: Uint8Array | Effect.Effect<Uint8Array>): Effect.Effect<void, E> =>
         result instanceof Uint8Array ? offer(result) : Effect.flatMap(result, offer)
       yield* input.pipe(
         Stream.runForEach((chunk) => step(engine.push(chunk))),
-        Effect.zipRight(Effect.suspend(() => step(engine.end()))),
-        Effect.zipRight(flushOverflow),
+        Effect.andThen(Effect.suspend(() => step(engine.end()))),
+        Effect.andThen(flushOverflow),
         Effect.exit,
-        Effect.flatMap((exit) => mailbox.done(Exit.asVoid(exit))),
+        Effect.flatMap((exit) => Exit.isSuccess(exit) ? Queue.end(mailbox) : Queue.failCause(mailbox, exit.cause)),
         Effect.forkScoped
       )
-      return Mailbox.toStream(mailbox)
+      return Stream.fromQueue(mailbox)
     }))
 )
 

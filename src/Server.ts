@@ -34,7 +34,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Deferred from "effect/Deferred"
 import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type { TransportError } from "./Errors.ts"
@@ -70,7 +69,7 @@ export interface Server<Out = unknown, S = unknown> {
  * @since 0.1.0
  * @category services
  */
-export const Server: Context.Tag<Server, Server> = Context.GenericTag<Server>("sluice/Server")
+export const Server: Context.Service<Server, Server> = Context.Service<Server>("sluice/Server")
 
 /**
  * Options of `serve`: where to listen, the pipeline, the session hooks and limits.
@@ -89,7 +88,7 @@ export interface Options<In, Out, E, R, S, HE, HR>
   /** Open sessions at most; default 10 000. */
   readonly maxConnections?: number | undefined
   /** How long a graceful shutdown may take before sessions are closed at once; default 10 s. */
-  readonly shutdownTimeout?: Duration.DurationInput | undefined
+  readonly shutdownTimeout?: Duration.Input | undefined
   /** Prefix of session ids; default `"s"`. */
   readonly name?: string | undefined
 }
@@ -109,7 +108,7 @@ export const serve = <In, Out, E, R, S = void, HE = never, HR = never>(
     const sweeper = new internal.Sweeper(limits)
     const sessions = new Set<Session.Session<Out, S>>()
     const maxConnections = options.maxConnections ?? 10_000
-    const shutdownMillis = Duration.toMillis(Duration.decode(options.shutdownTimeout ?? Duration.seconds(10)))
+    const shutdownMillis = Duration.toMillis(Duration.fromInputUnsafe(options.shutdownTimeout ?? Duration.seconds(10)))
     let open = 0
     let accepted = 0
     let rejected = 0
@@ -122,16 +121,14 @@ export const serve = <In, Out, E, R, S = void, HE = never, HR = never>(
       limits,
       sweeper,
       prefix: options.name ?? "s",
-      // With interruption enabled whatever the caller's mask (`serve` inside an `acquireRelease`,
-      // say): handlers forked from an uninterruptible runtime could not be stopped at shutdown.
-      runtime: yield* Effect.interruptible(Effect.runtime<R | HR>()),
+      context: yield* Effect.context<R | HR>(),
       onStart: (session) => {
         sessions.add(session)
       },
       onDone: (session) => {
         open--
         sessions.delete(session)
-        if (open === 0 && allClosed !== undefined) Deferred.unsafeDone(allClosed, Exit.void)
+        if (open === 0 && allClosed !== undefined) Deferred.doneUnsafe(allClosed, Exit.void)
       }
     })
 
@@ -140,7 +137,7 @@ export const serve = <In, Out, E, R, S = void, HE = never, HR = never>(
       Effect.gen(function* () {
         closing = true
         if (open === 0) return
-        const closed = allClosed = Deferred.unsafeMake<void>(FiberId.none)
+        const closed = allClosed = Deferred.makeUnsafe<void>()
         for (const session of sessions) (session as internal.SessionImpl<Out, S>).end({ _tag: "Shutdown" })
         // Finalizers are uninterruptible: the wait must not be, or the time-out could not end it.
         const finished = yield* Effect.interruptible(Deferred.await(closed)).pipe(
@@ -162,7 +159,7 @@ export const serve = <In, Out, E, R, S = void, HE = never, HR = never>(
       }
       if (open >= maxConnections) {
         rejected++
-        Metrics.connectionsRejected.unsafeUpdate(1, [])
+        Metrics.connectionsRejected.updateUnsafe(1, shared.context as Context.Context<never>)
         connection.destroy()
         shared.runFork(
           Effect.logWarning(
@@ -200,14 +197,14 @@ export const serve = <In, Out, E, R, S = void, HE = never, HR = never>(
 export const layer = <In, Out, E, R, S = void, HE = never, HR = never>(
   options: Options<In, Out, E, R, S, HE, HR>
 ): Layer.Layer<Server, TransportError, R | HR> =>
-  Layer.scoped(Server, serve(options) as Effect.Effect<Server, TransportError, R | HR | Scope.Scope>)
+  Layer.effect(Server, serve(options) as Effect.Effect<Server, TransportError, R | HR | Scope.Scope>)
 
 /**
  * One worker per core. In the primary process, starts `count` workers (default: one per core)
  * running this same program, waits for them, and stops them when interrupted. In a worker, runs
- * `program`, which should `serve` with `reusePort: true`: Bun and Deno workers bind the same port
- * (Deno needs `--unstable-net`, which the primary passes to its workers), Node workers share the
- * primary's socket through `node:cluster` (Node 20 has no `reusePort`).
+ * `program`, which should `serve` with `reusePort: true`: every worker binds the same port
+ * (`SO_REUSEPORT`, Node 24's `reusePort` on Node; Deno needs `--unstable-net`, which the primary
+ * passes to its workers) and the kernel spreads the connections.
  *
  * @example
  * ```ts

@@ -125,11 +125,11 @@ export interface Hooks<Out, S, E, HE, R> {
  */
 export interface Options {
   /** No bytes from the peer for this long closes it with `IdleTimeout`. Default 5 minutes. */
-  readonly readIdleTimeout?: Duration.DurationInput | undefined
+  readonly readIdleTimeout?: Duration.Input | undefined
   /** Queued bytes that make no progress for this long close it with `WriteTimeout`. Default 30 s. */
-  readonly writeTimeout?: Duration.DurationInput | undefined
+  readonly writeTimeout?: Duration.Input | undefined
   /** A handler that suspends for longer fails with `HandlerTimeout`. Default 30 s. */
-  readonly handlerTimeout?: Duration.DurationInput | undefined
+  readonly handlerTimeout?: Duration.Input | undefined
   /** Queued outbound bytes above which reading from the peer pauses. Default 1 MiB. */
   readonly highWaterMark?: number | undefined
   /** Queued outbound bytes below which reading resumes. Default 256 KiB. */
@@ -137,7 +137,7 @@ export interface Options {
   /** Queued outbound bytes above which `send` fails with `OutboundOverflow`. Default 16 MiB. */
   readonly maxOutboundBytes?: number | undefined
   /** How long closing may wait for queued bytes to flush before the socket is dropped. Default 5 s. */
-  readonly closeTimeout?: Duration.DurationInput | undefined
+  readonly closeTimeout?: Duration.Input | undefined
 }
 
 /**
@@ -155,7 +155,7 @@ export interface RunOptions<In, Out, E, R, S, HE, HR> extends Options, Hooks<Out
 /**
  * Runs a pipeline over one connection until it ends, and says why it ended. Servers and clients
  * do this for every connection; use it directly for a connection made elsewhere, e.g.
- * `Transport.fromSocket` of an `@effect/platform` WebSocket.
+ * `fromSocket` (`sluice/socket`) of an Effect 4 WebSocket.
  *
  * @since 0.1.0
  * @category running
@@ -168,7 +168,7 @@ export const run = <In, Out, E, R, S = void, HE = never, HR = never>(
     const limits = internal.limitsOf(options)
     const sweeper = new internal.Sweeper(limits)
     return Effect.scoped(
-      Effect.zipRight(
+      Effect.andThen(
         Effect.forkScoped(sweeper.run),
         internal.run(connection, {
           pipeline: options.pipeline,

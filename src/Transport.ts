@@ -5,7 +5,8 @@
  *
  * Adapters: `sluice/bun` (`Bun.listen` / `Bun.connect`), `sluice/deno` (`Deno.listen` /
  * `Deno.connect`), `sluice/node` (`node:net`), each with TLS and Unix sockets. `Transport.auto`
- * picks the one of the runtime the program runs on.
+ * picks the one of the runtime the program runs on. `sluice/socket` adapts any Effect 4 `Socket`
+ * (a WebSocket, say).
  *
  * Callback I/O (Bun, Node) runs a read's work synchronously inside the `data` callback; promise
  * I/O (Deno) runs one read loop per connection. Either way the session above sees `onData`.
@@ -15,9 +16,7 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import type * as Socket from "@effect/platform/Socket"
 import type { TransportError } from "./Errors.ts"
-import * as socketInternal from "./transport/socket.ts"
 
 /**
  * Where a socket is: a TCP host and port, or a Unix socket path.
@@ -189,7 +188,7 @@ export interface Transport {
  * @since 0.1.0
  * @category services
  */
-export const CurrentTransport: Context.Tag<Transport, Transport> = Context.GenericTag<Transport>("sluice/Transport")
+export const CurrentTransport: Context.Service<Transport, Transport> = Context.Service<Transport>("sluice/Transport")
 
 /**
  * The runtime this program runs on.
@@ -230,16 +229,3 @@ export const current: Effect.Effect<Transport> = Effect.flatMap(
   Effect.serviceOption(CurrentTransport),
   (option) => option._tag === "Some" ? Effect.succeed(option.value) : auto
 )
-
-/**
- * Adapts any `@effect/platform` `Socket` (a WebSocket, say) into a `Connection` living in the
- * current scope; run a pipeline over it with `Session.run`. The platform `Socket` cannot pause
- * reading: messages that arrive while the session is paused are held until it resumes.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const fromSocket = (
-  socket: Socket.Socket,
-  options?: { readonly remoteAddress?: Address | undefined; readonly localAddress?: Address | undefined }
-): Effect.Effect<Connection, never, Scope.Scope> => socketInternal.fromSocket(socket, options)

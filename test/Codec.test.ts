@@ -1,12 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Data, Either, FastCheck, Schema } from "effect"
+import { Data, Result, Schema } from "effect"
+import fc from "fast-check"
 import { Bytes, Codec, Packet } from "../src/index.ts"
 
-const failure = <A, E>(result: Either.Either<A, E>): E =>
-  Either.getOrThrowWith(Either.flip(result), (a) => new Error(`expected a failure, got ${String(a).slice(0, 80)}`))
+const failure = <A, E>(result: Result.Result<A, E>): E =>
+  Result.getOrThrowWith(Result.flip(result), (a) => new Error(`expected a failure, got ${String(a).slice(0, 80)}`))
 
-const success = <A, E>(result: Either.Either<A, E>): A =>
-  Either.getOrThrowWith(result, (e) => new Error(`expected a success, got ${String(e).slice(0, 300)}`))
+const success = <A, E>(result: Result.Result<A, E>): A =>
+  Result.getOrThrowWith(result, (e) => new Error(`expected a success, got ${String(e).slice(0, 300)}`))
 
 class ChecksumMismatch extends Data.TaggedError("ChecksumMismatch")<{
   readonly expected: number
@@ -20,32 +21,32 @@ const sum = (bytes: Uint8Array): number => bytes.reduce((acc, b) => (acc + b) & 
 /** A trailing one-byte checksum (sum of the bytes, mod 256). */
 const checksum = Codec.make({
   name: "checksum",
-  decode: (bytes: Uint8Array): Either.Either<Uint8Array, ChecksumMismatch | EmptyPacket> => {
-    if (bytes.length === 0) return Either.left(new EmptyPacket())
+  decode: (bytes: Uint8Array): Result.Result<Uint8Array, ChecksumMismatch | EmptyPacket> => {
+    if (bytes.length === 0) return Result.fail(new EmptyPacket())
     const body = bytes.subarray(0, -1)
     const expected = bytes[bytes.length - 1]!
     const actual = sum(body)
-    return actual === expected ? Either.right(body) : Either.left(new ChecksumMismatch({ expected, actual }))
+    return actual === expected ? Result.succeed(body) : Result.fail(new ChecksumMismatch({ expected, actual }))
   },
-  encode: (bytes: Uint8Array): Either.Either<Uint8Array, never> => {
+  encode: (bytes: Uint8Array): Result.Result<Uint8Array, never> => {
     const out = new Uint8Array(bytes.length + 1)
     out.set(bytes)
     out[bytes.length] = sum(bytes)
-    return Either.right(out)
+    return Result.succeed(out)
   }
 })
 
 /** A one-byte XOR "cipher". */
 const xor = Codec.make({
   name: "xor",
-  decode: (bytes: Uint8Array) => Either.right(bytes.map((b) => b ^ 0x5a)),
-  encode: (bytes: Uint8Array) => Either.right(bytes.map((b) => b ^ 0x5a))
+  decode: (bytes: Uint8Array) => Result.succeed(bytes.map((b) => b ^ 0x5a)),
+  encode: (bytes: Uint8Array) => Result.succeed(bytes.map((b) => b ^ 0x5a))
 })
 
-const texts = FastCheck.string({ unit: "grapheme", maxLength: 200 })
+const texts = fc.string({ unit: "grapheme", maxLength: 200 })
 
 describe("Codec.make", () => {
-  it("decode and encode return Either; the unsafe functions throw the Left", () => {
+  it("decode and encode return Result; the unsafe functions throw the Failure", () => {
     const good = success(Codec.encode(checksum, new Uint8Array([1, 2, 3])))
     expect(Array.from(good)).toEqual([1, 2, 3, 6])
     expect(Array.from(success(Codec.decode(checksum, good)))).toEqual([1, 2, 3])
@@ -58,14 +59,14 @@ describe("Codec.make", () => {
     expect(checksum.encodeIntoUnsafe).toBeUndefined()
   })
 
-  it("an encode Left is returned by Codec.encode, never thrown", () => {
+  it("an encode Failure is returned by Codec.encode, never thrown", () => {
     const even = Codec.make({
       name: "even",
-      decode: (n: number) => Either.right(n),
-      encode: (n: number) => (n % 2 === 0 ? Either.right(n) : Either.left(`odd: ${n}`))
+      decode: (n: number) => Result.succeed(n),
+      encode: (n: number) => (n % 2 === 0 ? Result.succeed(n) : Result.fail(`odd: ${n}`))
     })
-    expect(Codec.encode(even, 2)).toEqual(Either.right(2))
-    expect(Codec.encode(even, 3)).toEqual(Either.left("odd: 3"))
+    expect(Codec.encode(even, 2)).toEqual(Result.succeed(2))
+    expect(Codec.encode(even, 3)).toEqual(Result.fail("odd: 3"))
     expect(() => even.encodeUnsafe(3)).toThrow()
   })
 })
@@ -73,26 +74,37 @@ describe("Codec.make", () => {
 describe("Codec.compose", () => {
   const composed = checksum.pipe(Codec.compose(Packet.utf8))
 
-  it.prop("a checksum atop utf8 round trips, data-first and data-last alike", { text: texts }, ({ text }) => {
-    for (const codec of [composed, Codec.compose(checksum, Packet.utf8)]) {
-      const wire = success(Codec.encode(codec, text))
-      const utf8 = Bytes.fromString(text)
-      expect(Array.from(wire)).toEqual([...utf8, sum(utf8)])
-      expect(success(Codec.decode(codec, wire))).toBe(text)
-    }
-  }, { fastCheck: { numRuns: 100 } })
+  it("a checksum atop utf8 round trips, data-first and data-last alike", () => {
+    fc.assert(
+      fc.property(texts, (text) => {
+        for (const codec of [composed, Codec.compose(checksum, Packet.utf8)]) {
+          const wire = success(Codec.encode(codec, text))
+          const utf8 = Bytes.fromString(text)
+          expect(Array.from(wire)).toEqual([...utf8, sum(utf8)])
+          expect(success(Codec.decode(codec, wire))).toBe(text)
+        }
+      }),
+      { numRuns: 100 }
+    )
+  })
 
-  it.prop("a corrupted byte is the outer codec's ChecksumMismatch", {
-    text: texts.filter((t) => t.length > 0),
-    at: FastCheck.nat(),
-    delta: FastCheck.integer({ min: 1, max: 255 })
-  }, ({ at, delta, text }) => {
-    const wire = success(Codec.encode(composed, text))
-    const i = at % wire.length
-    wire[i] = (wire[i]! + delta) & 0xff
-    const error = failure(Codec.decode(composed, wire))
-    expect(error._tag).toBe("ChecksumMismatch")
-  }, { fastCheck: { numRuns: 100 } })
+  it("a corrupted byte is the outer codec's ChecksumMismatch", () => {
+    fc.assert(
+      fc.property(
+        texts.filter((t) => t.length > 0),
+        fc.nat(),
+        fc.integer({ min: 1, max: 255 }),
+        (text, at, delta) => {
+          const wire = success(Codec.encode(composed, text))
+          const i = at % wire.length
+          wire[i] = (wire[i]! + delta) & 0xff
+          const error = failure(Codec.decode(composed, wire))
+          expect(error._tag).toBe("ChecksumMismatch")
+        }
+      ),
+      { numRuns: 100 }
+    )
+  })
 
   it("decodes outer then inner: a valid checksum over invalid UTF-8 is the inner PacketDecodeError", () => {
     const wire = new Uint8Array([0xff, 0xfe, (0xff + 0xfe) & 0xff])
@@ -115,14 +127,14 @@ describe("Codec.compose", () => {
   })
 
   it("an inner encode failure propagates, and the outer codec is not run", () => {
-    const Port = Schema.Struct({ port: Schema.Int.pipe(Schema.between(1, 65535)) })
+    const Port = Schema.Struct({ port: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 65535 })) })
     let outerRuns = 0
     const counting = Codec.make({
       name: "counting",
-      decode: (bytes: Uint8Array) => Either.right(bytes),
+      decode: (bytes: Uint8Array) => Result.succeed(bytes),
       encode: (bytes: Uint8Array) => {
         outerRuns++
-        return Either.right(bytes)
+        return Result.succeed(bytes)
       }
     })
     const codec = Codec.compose(counting, Packet.schema(Port, "json"))

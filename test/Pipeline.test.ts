@@ -1,10 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Fiber, Schema, Stream, TestClock } from "effect"
+import { Effect, Fiber, Result, Schema, Stream } from "effect"
+import { TestClock } from "effect/testing"
 import { Bytes, Codec, Frame, Handler, Packet, Pipeline } from "../src/index.ts"
 
 const Request = Schema.Struct({
   id: Schema.Number,
-  op: Schema.Literal("add", "refuse", "throw", "slow"),
+  op: Schema.Literals(["add", "refuse", "throw", "slow"]),
   a: Schema.Number,
   b: Schema.Number
 })
@@ -20,8 +21,8 @@ const codec = Codec.duplex({ decode: Packet.schema(Request, "json"), encode: Pac
 const wire = (messages: ReadonlyArray<unknown>): Uint8Array =>
   Bytes.concat(messages.map((m) => Frame.encode(framer, Bytes.fromString(JSON.stringify(m)))))
 
-const replies = (chunks: Chunk.Chunk<Uint8Array>): Array<unknown> =>
-  Either.getOrThrow(Frame.decodeAll(framer, chunks)).map((f) => JSON.parse(Bytes.toString(f)))
+const replies = (chunks: ReadonlyArray<Uint8Array>): Array<unknown> =>
+  Result.getOrThrow(Frame.decodeAll(framer, chunks)).map((f) => JSON.parse(Bytes.toString(f)))
 
 /** Splits bytes into chunks of the given sizes (cycled). */
 const split = (bytes: Uint8Array, sizes: ReadonlyArray<number>): Array<Uint8Array> => {
@@ -54,8 +55,8 @@ describe("Pipeline", () => {
     Effect.gen(function* () {
       const pipeline = Pipeline.make({ framer, codec, handler: Handler.sync(add) })
       const input = wire([{ id: 1, op: "add", a: 1, b: 1 }, { id: "nope" }, { id: 3, op: "add", a: 1, b: 1 }])
-      const exit = yield* Stream.make(input).pipe(Pipeline.transform(pipeline), Stream.runCollect, Effect.either)
-      expect(Either.isLeft(exit) && exit.left._tag).toBe("PacketDecodeError")
+      const exit = yield* Stream.make(input).pipe(Pipeline.transform(pipeline), Stream.runCollect, Effect.result)
+      expect(Result.isFailure(exit) && exit.failure._tag).toBe("PacketDecodeError")
     }))
 
   it.effect("handler failures recovered with catchTag become replies and the stream carries on", () =>
@@ -95,10 +96,10 @@ describe("Pipeline", () => {
       const exit = yield* Stream.make(input).pipe(
         Pipeline.transform(pipeline),
         Stream.runForEach((bytes) => Effect.sync(() => seen.push(bytes))),
-        Effect.either
+        Effect.result
       )
-      expect(Either.isLeft(exit) && exit.left._tag).toBe("HandlerError")
-      expect(replies(Chunk.fromIterable(seen))).toEqual([{ id: 1, sum: 2 }])
+      expect(Result.isFailure(exit) && exit.failure._tag).toBe("HandlerError")
+      expect(replies(seen)).toEqual([{ id: 1, sum: 2 }])
     }))
 
   it.effect("Effect.gen handlers that suspend keep request order", () =>
@@ -108,7 +109,7 @@ describe("Pipeline", () => {
         codec,
         handler: Handler.effect((req: Request) =>
           Effect.gen(function* () {
-            if (req.id % 3 === 0) yield* Effect.yieldNow()
+            if (req.id % 3 === 0) yield* Effect.yieldNow
             return add(req)
           })
         )
@@ -174,8 +175,8 @@ describe("Pipeline", () => {
         ).pipe(Handler.concurrent(3))
       })
       const input = wire([{ id: 1, op: "add", a: 1, b: 1 }, { id: 2, op: "refuse", a: 0, b: 0 }])
-      const exit = yield* Stream.make(input).pipe(Pipeline.transform(pipeline), Stream.runCollect, Effect.either)
-      expect(Either.isLeft(exit) && exit.left._tag).toBe("Refused")
+      const exit = yield* Stream.make(input).pipe(Pipeline.transform(pipeline), Stream.runCollect, Effect.result)
+      expect(Result.isFailure(exit) && exit.failure._tag).toBe("Refused")
     }))
 
   it.effect("a handler answering zero or many messages", () =>
@@ -189,7 +190,7 @@ describe("Pipeline", () => {
         Pipeline.transform(pipeline),
         Stream.runCollect
       )
-      expect(Bytes.toString(Bytes.concat(Chunk.toArray(out)))).toBe("a\nb\nc\nd\n")
+      expect(Bytes.toString(Bytes.concat(out))).toBe("a\nb\nc\nd\n")
     }))
 
   it.effect("handlerTimeout fails a suspended handler with HandlerTimeout", () =>
@@ -202,12 +203,12 @@ describe("Pipeline", () => {
       const fiber = yield* Stream.make(wire([{ id: 1, op: "slow", a: 0, b: 0 }])).pipe(
         Pipeline.transform(pipeline, { handlerTimeout: "1 second" }),
         Stream.runCollect,
-        Effect.either,
-        Effect.fork
+        Effect.result,
+        Effect.forkChild
       )
       yield* TestClock.adjust("2 seconds")
       const exit = yield* Fiber.join(fiber)
-      expect(Either.isLeft(exit) && exit.left._tag).toBe("HandlerTimeout")
+      expect(Result.isFailure(exit) && exit.failure._tag).toBe("HandlerTimeout")
     }))
 
   it.effect("transform reads its input no further ahead than a bounded number of reply batches", () =>
@@ -243,10 +244,10 @@ describe("Pipeline", () => {
         const exit = yield* Stream.make(input).pipe(
           Pipeline.transform(pipeline),
           Stream.runForEach((bytes) => Effect.sync(() => seen.push(bytes))),
-          Effect.either
+          Effect.result
         )
-        expect(Either.isLeft(exit) && exit.left._tag).toBe("FrameTooLarge")
-        expect(replies(Chunk.fromIterable(seen)).map((r) => (r as Response).id).sort()).toEqual([1, 2, 3])
+        expect(Result.isFailure(exit) && exit.failure._tag).toBe("FrameTooLarge")
+        expect(replies(seen).map((r) => (r as Response).id).sort()).toEqual([1, 2, 3])
       }
     }))
 })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Metric, Schema } from "effect"
+import { Effect, Metric, Result, Schema } from "effect"
 import { Bytes, Client, Frame, Handler, Metrics, Packet, Pipeline, Server } from "../src/index.ts"
 import { transport as nodeTransport } from "../src/transport/node.ts"
 import { peer } from "./util/peer.ts"
@@ -8,11 +8,11 @@ const framer = Frame.lengthField()
 const echo = Pipeline.make({ framer, codec: Packet.bytes, handler: Handler.sync((b: Uint8Array) => b) })
 
 const frame = (text: string) => Frame.encode(framer, Bytes.fromString(text))
-const decode = (bytes: Uint8Array) => Either.getOrThrow(Frame.decodeAll(framer, [bytes])).map(Bytes.toString)
+const decode = (bytes: Uint8Array) => Result.getOrThrow(Frame.decodeAll(framer, [bytes])).map(Bytes.toString)
 
 describe("Server", () => {
   it.live("echoes frames split at random byte boundaries", () =>
-    Effect.scoped(Effect.gen(function* () {
+    Effect.gen(function* () {
       const server = yield* Server.serve({ pipeline: echo, transport: nodeTransport })
       const client = yield* peer(server.port)
       const messages = Array.from({ length: 200 }, (_, i) => `message ${i} ${"x".repeat(i % 37)}`)
@@ -24,12 +24,12 @@ describe("Server", () => {
       }
       const got = yield* Effect.promise(() => client.waitFor(wire.length))
       expect(decode(got)).toEqual(messages)
-    })))
+    }))
 })
 
 describe("Client", () => {
   it.live("1000 concurrent correlated requests over one connection, answered out of order", () =>
-    Effect.scoped(Effect.gen(function* () {
+    Effect.gen(function* () {
       const Msg = Schema.Struct({ id: Schema.Number, n: Schema.Number })
       const codec = Packet.schema(Msg, "msgpack")
       const server = yield* Server.serve({
@@ -58,12 +58,12 @@ describe("Client", () => {
       expect(results.map((r) => r.n)).toEqual(Array.from({ length: 1000 }, (_, id) => id * 2))
       // The server answered out of order, so matching by arrival order would have failed.
       expect(order).not.toEqual([...order].sort((a, b) => a - b))
-    })))
+    }))
 })
 
 describe("Metrics", () => {
   it.live("count connections, bytes, frames and why sessions ended", () =>
-    Effect.scoped(Effect.gen(function* () {
+    Effect.gen(function* () {
       // A snapshot: the state's map is live.
       const before = new Map((yield* Metric.value(Metrics.sessionsEnded)).occurrences)
       const bytesBefore = (yield* Metric.value(Metrics.bytesIn)).count
@@ -85,5 +85,5 @@ describe("Metrics", () => {
       expect(ended("FrameTooLarge", after)).toBe(ended("FrameTooLarge", before) + 1)
       expect((yield* Metric.value(Metrics.bytesIn)).count - bytesBefore).toBe(hello.length + 4)
       expect((yield* Metric.value(Metrics.framesIn)).count - framesBefore).toBe(1)
-    })))
+    }))
 })

@@ -4,7 +4,7 @@
  * (test/util/peer.ts), independent of the transport under test.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Data, Effect, Either, Exit, Fiber, Schedule, Scope } from "effect"
+import { Data, Effect, Exit, Fiber, Latch, Result, Schedule, Scope } from "effect"
 import * as net from "node:net"
 import { Bytes, Client, Errors, Frame, Handler, Packet, Pipeline, Server, Transport } from "../src/index.ts"
 import type * as Session from "../src/Session.ts"
@@ -18,7 +18,7 @@ const framer = Frame.lengthField()
 const frame = (text: string): Uint8Array => Frame.encode(framer, Bytes.fromString(text))
 const frames = (texts: ReadonlyArray<string>): Uint8Array => Bytes.concat(texts.map(frame))
 const decode = (bytes: Uint8Array): Array<string> =>
-  Either.getOrThrow(Frame.decodeAll(framer, [bytes])).map(Bytes.toString)
+  Result.getOrThrow(Frame.decodeAll(framer, [bytes])).map(Bytes.toString)
 const echo = Pipeline.make({ framer, codec: Packet.bytes, handler: Handler.sync((b: Uint8Array) => b) })
 
 const lines = Frame.lines({ maxLength: 1024 })
@@ -40,7 +40,10 @@ const connect = (port: number, options?: { readonly paused?: boolean }) =>
 /** Waits for a promise, failing the test after `millis`. */
 const within = <A>(label: string, promise: () => Promise<A>, millis = 10_000): Effect.Effect<A> =>
   Effect.promise(promise).pipe(
-    Effect.timeoutFail({ duration: millis, onTimeout: () => new Error(`timed out after ${millis} ms: ${label}`) }),
+    Effect.timeoutOrElse({
+      duration: millis,
+      orElse: () => Effect.fail(new Error(`timed out after ${millis} ms: ${label}`))
+    }),
     Effect.orDie
   )
 
@@ -138,7 +141,7 @@ describe("Session", () => {
     }))
 
   it.live("200 concurrent raw clients each echo 20 frames and all get their bytes back", () =>
-    Effect.scoped(Effect.gen(function* () {
+    Effect.gen(function* () {
       const server = yield* Server.serve({ pipeline: echo })
       const results = yield* Effect.forEach(range(200), (c) =>
         Effect.gen(function* () {
@@ -154,10 +157,10 @@ describe("Session", () => {
       for (const { got, messages } of results) expect(decode(got)).toEqual(messages)
       expect(server.accepted).toBe(200)
       expect(server.sessions.size).toBe(200)
-    })))
+    }))
 
   it.live("readIdleTimeout closes a silent client with IdleTimeout; a client that keeps sending stays open", () =>
-    Effect.scoped(Effect.gen(function* () {
+    Effect.gen(function* () {
       const rec = recorder()
       const server = yield* Server.serve({ pipeline: echo, readIdleTimeout: "300 millis", ...rec.hooks })
       const start = Date.now()
@@ -194,7 +197,7 @@ describe("Session", () => {
       yield* within("busy client closed", () => busy.ended, 5_000)
       yield* eventually("the busy session's onClose", () => rec.byPort(busy)?.closes.length === 1)
       expect(rec.byPort(busy)!.errors.map(tagOf)).toEqual(["IdleTimeout"])
-    })))
+    }))
 
   describe("a peer that never reads", () => {
     const REPLY = 64 * 1024
@@ -204,7 +207,7 @@ describe("Session", () => {
     const HEADER = 4
 
     it.live("replies stop being read at highWaterMark and the write timeout closes it", () =>
-      Effect.scoped(Effect.gen(function* () {
+      Effect.gen(function* () {
         const rec = recorder()
         const big = new Uint8Array(REPLY).fill(7)
 
@@ -263,10 +266,10 @@ describe("Session", () => {
         // A paused socket notices the close only once it reads again.
         p.socket.resume()
         yield* within("peer closed", () => p.closed, 5_000)
-      })))
+      }))
 
     it.live("server push from onOpen stops at maxOutboundBytes and the write timeout closes it", () =>
-      Effect.scoped(Effect.gen(function* () {
+      Effect.gen(function* () {
         const rec = recorder()
         const big = new Uint8Array(REPLY).fill(9)
         let maxQueued = 0
@@ -282,9 +285,9 @@ describe("Session", () => {
           onOpen: (s) =>
             Effect.forkScoped(Effect.gen(function* () {
               for (let i = 0; i < 2000 && s.isOpen; i++) {
-                const result = yield* Effect.either(s.send(big))
-                if (Either.isRight(result)) pushed++
-                else failures.push(result.left._tag)
+                const result = yield* Effect.result(s.send(big))
+                if (Result.isSuccess(result)) pushed++
+                else failures.push(result.failure._tag)
                 yield* Effect.sleep("2 millis")
                 maxQueued = Math.max(maxQueued, s.queuedBytes)
               }
@@ -304,11 +307,11 @@ describe("Session", () => {
         expect(pushed).toBeGreaterThan(0)
         p.socket.resume()
         yield* within("peer closed", () => p.closed, 5_000)
-      })))
+      }))
   })
 
   it.live("maxConnections: 3 of 5 connections are served, 2 are closed at once and counted", () =>
-    Effect.scoped(Effect.gen(function* () {
+    Effect.gen(function* () {
       const server = yield* Server.serve({ pipeline: echo, maxConnections: 3 })
       const first: Array<Peer> = []
       for (let i = 0; i < 3; i++) {
@@ -335,13 +338,13 @@ describe("Session", () => {
       expect(decode(yield* within("echo", () => next.waitFor(frame("next").length)))).toEqual(["next"])
       expect(server.rejected).toBe(2)
       expect(server.sessions.size).toBe(3)
-    })))
+    }))
 
   it.live("graceful shutdown answers every request already received, then closes", () =>
-    Effect.scoped(Effect.gen(function* () {
+    Effect.gen(function* () {
       const CLIENTS = 3
       const REQUESTS = 5
-      const latch = yield* Effect.makeLatch(false)
+      const latch = yield* Latch.make(false)
       let started = 0
       let finished = 0
       const rec = recorder()
@@ -352,8 +355,8 @@ describe("Session", () => {
           codec: Packet.utf8,
           handler: Handler.effect((m: string) =>
             Effect.sync(() => started++).pipe(
-              Effect.zipRight(latch.await),
-              Effect.zipRight(Effect.sleep("1 millis")),
+              Effect.andThen(latch.await),
+              Effect.andThen(Effect.sleep("1 millis")),
               Effect.map(() => {
                 finished++
                 return `done ${m}`
@@ -362,14 +365,14 @@ describe("Session", () => {
           ).pipe(Handler.concurrent(REQUESTS + 1))
         }),
         ...rec.hooks
-      }).pipe(Scope.extend(scope))
+      }).pipe(Scope.provide(scope))
       const peers = yield* Effect.forEach(range(CLIENTS), () => connect(server.port))
       const expected = peers.map((_, c) => range(REQUESTS).map((i) => `c${c} r${i}`))
       peers.forEach((p, c) => p.write(frames(expected[c]!)))
       yield* eventually("every handler started", () => started === CLIENTS * REQUESTS)
       const ended = peers.map((p) => flag(p.ended))
 
-      const shutdown = yield* Effect.fork(Scope.close(scope, Exit.void))
+      const shutdown = yield* Effect.forkChild(Scope.close(scope, Exit.void))
       yield* eventually(
         "shutdown started",
         () => server.sessions.size === CLIENTS && [...server.sessions].every((s) => !s.isOpen)
@@ -395,10 +398,10 @@ describe("Session", () => {
         range(CLIENTS).map(() => ["Shutdown"])
       )
       expect([...rec.records.values()].every((r) => r.errors.length === 0 && r.opened === 1)).toBe(true)
-    })))
+    }))
 
   it.live("hooks run exactly once for each way a session ends", () =>
-    Effect.scoped(Effect.gen(function* () {
+    Effect.gen(function* () {
       const rec = recorder()
       const small = Frame.lengthField({ maxFrameLength: 1024 })
       const pipeline = Pipeline.make({
@@ -409,9 +412,9 @@ describe("Session", () => {
       const idleScope = yield* childScope
       const scope = yield* childScope
       const idleServer = yield* Server.serve({ pipeline, readIdleTimeout: "300 millis", ...rec.hooks }).pipe(
-        Scope.extend(idleScope)
+        Scope.provide(idleScope)
       )
-      const server = yield* Server.serve({ pipeline, ...rec.hooks }).pipe(Scope.extend(scope))
+      const server = yield* Server.serve({ pipeline, ...rec.hooks }).pipe(Scope.provide(scope))
       const closedHook = (p: Peer) => () => rec.byPort(p)?.closes.length === 1
 
       // The peer closes its side after its request was answered.
@@ -477,7 +480,7 @@ describe("Session", () => {
         if (tag === "Failed") expect(tagOf(failure(record!.closes[0]!))).toBe(errors[0])
       }
       expect(rec.records.size).toBe(5)
-    })))
+    }))
 
   describe("a handler failure closes only its own connection", () => {
     class Boom extends Data.TaggedError("Boom")<{ readonly input: string }> {}
@@ -502,7 +505,7 @@ describe("Session", () => {
     ]
     for (const { handler, input, name, tag } of cases) {
       it.live(name, () =>
-        Effect.scoped(Effect.gen(function* () {
+        Effect.gen(function* () {
           const rec = recorder()
           const server = yield* Server.serve({
             pipeline: Pipeline.make({ framer: lines, codec: Packet.utf8, handler }),
@@ -525,11 +528,11 @@ describe("Session", () => {
           if (tag === "Boom") expect(record.errors[0]).toBeInstanceOf(Boom)
           expect(tagOf(failure(record.closes[0]!))).toBe(tag)
           expect(rec.byPort(bystander)!.closes).toEqual([])
-        })))
+        }))
     }
 
     it.live("a pipeline factory or an onOpen hook that throws ends only its own session", () =>
-      Effect.scoped(Effect.gen(function* () {
+      Effect.gen(function* () {
         const rec = recorder()
         let sessions = 0
         const server = yield* Server.serve({
@@ -564,10 +567,10 @@ describe("Session", () => {
           "factory bug",
           "onOpen bug"
         ])
-      })))
+      }))
 
     it.live("onError and onClose hooks that throw are logged, and the session's scope still closes", () =>
-      Effect.scoped(Effect.gen(function* () {
+      Effect.gen(function* () {
         let released = 0
         let closes = 0
         const server = yield* Server.serve({
@@ -589,10 +592,10 @@ describe("Session", () => {
         const next = yield* connect(server.port)
         next.write("still\n")
         yield* within("the server carries on", () => next.waitFor("echo still\n".length))
-      })))
+      }))
 
     it.live("Pipeline.catchTag turns the failures into replies and the connection carries on", () =>
-      Effect.scoped(Effect.gen(function* () {
+      Effect.gen(function* () {
         const rec = recorder()
         const pipeline = Pipeline.make({ framer: lines, codec: Packet.utf8, handler: effectHandler }).pipe(
           Pipeline.catchTag("Boom", (e) => Effect.succeed(`error ${e.input}`)),
@@ -610,7 +613,7 @@ describe("Session", () => {
         const record = [...rec.records.values()][0]!
         expect(record.errors).toEqual([])
         expect(record.closes).toEqual([])
-      })))
+      }))
   })
 
   describe("bytes that break framing close the connection that sent them", () => {
@@ -621,7 +624,7 @@ describe("Session", () => {
     }
     for (const [name, handler] of Object.entries(handlers)) {
       it.live(`replies to the complete requests before them are delivered (${name} handler)`, () =>
-        Effect.scoped(Effect.gen(function* () {
+        Effect.gen(function* () {
           const rec = recorder()
           const server = yield* Server.serve({
             pipeline: Pipeline.make({ framer: small, codec: Packet.bytes, handler }),
@@ -640,12 +643,12 @@ describe("Session", () => {
             .toEqual({ tag: "FrameTooLarge", length: 2004, limit: 1024 })
           good.write(frame("unaffected"))
           expect(decode(yield* within("echo", () => good.waitFor(frame("unaffected").length)))).toEqual(["unaffected"])
-        })))
+        }))
     }
   })
 
   it.live("onCron runs on its schedule while the session lives and stops when it ends", () =>
-    Effect.scoped(Effect.gen(function* () {
+    Effect.gen(function* () {
       const ticks = new Map<string, number>()
       const server = yield* Server.serve({
         pipeline: echo,
@@ -673,10 +676,10 @@ describe("Session", () => {
       // The other session's schedule goes on.
       expect(ticks.get(ended === first ? second! : first!)!).toBeGreaterThan(other + 2)
       expect(b.received().length).toBe(0)
-    })))
+    }))
 
   it.live("a failing onCron ends its session with Failed", () =>
-    Effect.scoped(Effect.gen(function* () {
+    Effect.gen(function* () {
       const rec = recorder()
       let ticks = 0
       const server = yield* Server.serve({
@@ -697,10 +700,10 @@ describe("Session", () => {
       expect(rec.byPort(p)!.errors).toEqual([error])
       yield* Effect.sleep("100 millis")
       expect(ticks).toBe(3)
-    })))
+    }))
 
   it.live("session.send from one session reaches another (broadcast)", () =>
-    Effect.scoped(Effect.gen(function* () {
+    Effect.gen(function* () {
       const holder: { server?: Server.Server<string, void> } = {}
       const server = yield* Server.serve({
         pipeline: Pipeline.make({
@@ -735,7 +738,7 @@ describe("Session", () => {
       yield* within("a received b's", () => a.waitFor("sent hello\n".length + 1))
       yield* eventually("a full line", () => text(a).endsWith("hi\n"))
       expect(text(a)).toMatch(/^sent hello\ns-\d+ says hi\n$/)
-    })))
+    }))
 })
 
 describe("Client", () => {
@@ -746,9 +749,9 @@ describe("Client", () => {
   })
 
   it.live("reconnects after the server restarts on the same port", () =>
-    Effect.scoped(Effect.gen(function* () {
+    Effect.gen(function* () {
       const firstScope = yield* childScope
-      const first = yield* Server.serve({ pipeline: chat }).pipe(Scope.extend(firstScope))
+      const first = yield* Server.serve({ pipeline: chat }).pipe(Scope.provide(firstScope))
       const port = first.port
       const client = yield* Client.make({
         port,
@@ -760,34 +763,34 @@ describe("Client", () => {
       })
       expect(yield* client.request("one")).toBe("echo one")
       // A call in flight when the server goes away.
-      const inFlight = yield* Effect.fork(Effect.either(client.request("drop")))
+      const inFlight = yield* Effect.forkChild(Effect.result(client.request("drop")))
       yield* eventually("call in flight", () => client.inFlight === 1)
       yield* Scope.close(firstScope, Exit.void)
       const dropped = yield* Fiber.join(inFlight)
-      expect(Either.isLeft(dropped) && dropped.left._tag).toBe("ConnectionClosed")
+      expect(Result.isFailure(dropped) && dropped.failure._tag).toBe("ConnectionClosed")
       yield* eventually("disconnected", () => !client.connected)
       // While no server listens, calls fail.
-      const down = yield* Effect.either(client.request("two"))
-      expect(Either.isLeft(down) && ["ConnectionClosed", "ConnectTimeout"].includes(down.left._tag)).toBe(true)
+      const down = yield* Effect.result(client.request("two"))
+      expect(Result.isFailure(down) && ["ConnectionClosed", "ConnectTimeout"].includes(down.failure._tag)).toBe(true)
 
       const secondScope = yield* childScope
-      const second = yield* Server.serve({ pipeline: chat, port }).pipe(Scope.extend(secondScope))
+      const second = yield* Server.serve({ pipeline: chat, port }).pipe(Scope.provide(secondScope))
       expect(second.port).toBe(port)
-      let reply: Either.Either<string, Client.RequestError> = Either.left(
+      let reply: Result.Result<string, Client.RequestError> = Result.fail(
         new Errors.ConnectionClosed({ remoteAddress: "", reason: "not tried" })
       )
-      for (let i = 0; i < 50 && Either.isLeft(reply); i++) {
-        reply = yield* Effect.either(client.request("three", { timeout: "1 second" }))
-        if (Either.isLeft(reply)) yield* Effect.sleep("50 millis")
+      for (let i = 0; i < 50 && Result.isFailure(reply); i++) {
+        reply = yield* Effect.result(client.request("three", { timeout: "1 second" }))
+        if (Result.isFailure(reply)) yield* Effect.sleep("50 millis")
       }
-      expect(reply).toEqual(Either.right("echo three"))
+      expect(reply).toEqual(Result.succeed("echo three"))
       expect(client.connected).toBe(true)
       expect(second.accepted).toBe(1)
       expect(yield* client.request("four")).toBe("echo four")
-    })))
+    }))
 
   it.live("a request without a reply fails with RequestTimeout; the client carries on", () =>
-    Effect.scoped(Effect.gen(function* () {
+    Effect.gen(function* () {
       const server = yield* Server.serve({
         pipeline: Pipeline.make({
           framer: lines,
@@ -806,15 +809,15 @@ describe("Client", () => {
         codec: Packet.utf8,
         correlate: { request: (m) => m.split(":")[0], response: (m) => m.split(":")[0] }
       })
-      const timedOut = yield* Effect.either(client.request("1:hang", { timeout: "200 millis" }))
-      expect(Either.isLeft(timedOut) && timedOut.left._tag).toBe("RequestTimeout")
+      const timedOut = yield* Effect.result(client.request("1:hang", { timeout: "200 millis" }))
+      expect(Result.isFailure(timedOut) && timedOut.failure._tag).toBe("RequestTimeout")
       expect(client.inFlight).toBe(0)
       expect(yield* client.request("2:hi")).toBe("2:echo hi")
       expect(client.connected).toBe(true)
-    })))
+    }))
 
   it.live("calls in flight fail with ConnectionClosed when the server drops the connection", () =>
-    Effect.scoped(Effect.gen(function* () {
+    Effect.gen(function* () {
       let hanging = 0
       const server = yield* Server.serve({
         pipeline: Pipeline.make({
@@ -823,7 +826,7 @@ describe("Client", () => {
           handler: Handler.effect((line: string) => {
             const [id, body] = line.split(":") as [string, string]
             return body === "hang"
-              ? Effect.zipRight(Effect.sync(() => hanging++), Effect.never)
+              ? Effect.andThen(Effect.sync(() => hanging++), Effect.never)
               : Effect.succeed(`${id}:echo ${body}`)
           }).pipe(Handler.concurrent(16, { ordered: false }))
         }),
@@ -839,24 +842,24 @@ describe("Client", () => {
       expect(yield* client.request("1:hi")).toBe("1:echo hi")
       const calls = yield* Effect.forEach(
         range(3),
-        (i) => Effect.fork(Effect.either(client.request(`${i + 2}:hang`)))
+        (i) => Effect.forkChild(Effect.result(client.request(`${i + 2}:hang`)))
       )
       yield* eventually("3 handlers hanging", () => hanging === 3)
       expect(client.inFlight).toBe(3)
       for (const s of server.sessions) yield* s.close
       for (const call of calls) {
         const result = yield* Fiber.join(call)
-        expect(Either.isLeft(result) && result.left._tag).toBe("ConnectionClosed")
+        expect(Result.isFailure(result) && result.failure._tag).toBe("ConnectionClosed")
       }
       expect(client.inFlight).toBe(0)
       yield* eventually("disconnected", () => !client.connected)
       // Without `reconnect`, the client has stopped.
-      const after = yield* Effect.either(client.request("9:hi"))
-      expect(Either.isLeft(after) && after.left._tag).toBe("ConnectionClosed")
-    })))
+      const after = yield* Effect.result(client.request("9:hi"))
+      expect(Result.isFailure(after) && after.failure._tag).toBe("ConnectionClosed")
+    }))
 
   it.live("when its session fails, a client fails the calls in flight at once and later calls reach the next connection", () =>
-    Effect.scoped(Effect.gen(function* () {
+    Effect.gen(function* () {
       // A raw server that answers "bad" with a line over the client's maxLength (the client's framing
       // fails) and never closes a connection itself: the client's socket then lingers for closeTimeout.
       const sockets: Array<net.Socket> = []
@@ -868,7 +871,7 @@ describe("Client", () => {
         socket.on("data", (chunk) => socket.write(String(chunk).startsWith("bad") ? `${"x".repeat(64)}\n` : `ok\n`))
       })
       yield* Effect.acquireRelease(
-        Effect.async<void>((resume) => {
+        Effect.callback<void>((resume) => {
           raw.listen(0, "127.0.0.1", () => resume(Effect.void))
         }),
         () =>
@@ -887,18 +890,18 @@ describe("Client", () => {
         connectTimeout: "5 seconds"
       })
       expect(yield* client.request("hello")).toBe("ok")
-      const failed = yield* Effect.either(client.request("bad"))
-      expect(Either.isLeft(failed) && failed.left._tag).toBe("ConnectionClosed")
+      const failed = yield* Effect.result(client.request("bad"))
+      expect(Result.isFailure(failed) && failed.failure._tag).toBe("ConnectionClosed")
       // Failed before the old socket was closed.
       expect(closedSockets.count).toBe(0)
       // A call made now waits for the next connection (without spinning: timers keep firing).
       let ticks = 0
       const timer = setInterval(() => ticks++, 20)
-      const next = yield* Effect.either(client.request("again")).pipe(
+      const next = yield* Effect.result(client.request("again")).pipe(
         Effect.ensuring(Effect.sync(() => clearInterval(timer)))
       )
-      expect(next).toEqual(Either.right("ok"))
+      expect(next).toEqual(Result.succeed("ok"))
       expect(sockets.length).toBe(2)
       expect(ticks).toBeGreaterThan(0)
-    })))
+    }))
 })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
+import { Effect, Fiber, Result } from "effect"
 import { Bytes, Frame, Handler, Packet, Pipeline, Session } from "../src/index.ts"
 import type { Connection, ConnectionHandler } from "../src/Transport.ts"
 
@@ -38,16 +38,16 @@ const framer = Frame.lengthField()
 const frames = (...texts: Array<string>) => Bytes.concat(texts.map((t) => Frame.encode(framer, Bytes.fromString(t))))
 const texts = (chunks: Array<Uint8Array>) => {
   const decoded = Frame.decodeAll(framer, chunks)
-  return decoded._tag === "Right" ? decoded.right.map(Bytes.toString) : []
+  return Result.isSuccess(decoded) ? decoded.success.map(Bytes.toString) : []
 }
 
 const runWith = (handler: Handler.Handler<string, string, never, never>) =>
   Effect.gen(function* () {
     const { connection, state } = fakeConnection()
-    const fiber = yield* Effect.fork(
+    const fiber = yield* Effect.forkChild(
       Session.run(connection, { pipeline: Pipeline.make({ framer, codec: Packet.utf8, handler }) })
     )
-    for (let i = 0; i < 100 && state.handler === undefined; i++) yield* Effect.yieldNow()
+    for (let i = 0; i < 100 && state.handler === undefined; i++) yield* Effect.yieldNow
     return { state, fiber }
   })
 

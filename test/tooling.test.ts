@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { Transport } from "../src/index.ts"
 
 describe("tooling", () => {
   it("runs plain tests", () => {
@@ -11,4 +12,9 @@ describe("tooling", () => {
       const n = yield* Effect.succeed(1 + 1)
       expect(n).toBe(2)
     }))
+
+  it.runIf(Transport.runtime === "node")("runs the Node suite on Node 24 or later", () => {
+    const major = Number(process.versions.node.split(".")[0])
+    expect(major).toBeGreaterThanOrEqual(24)
+  })
 })

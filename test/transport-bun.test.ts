@@ -69,7 +69,7 @@ const until = (what: string, condition: () => boolean, millis = 10_000): Effect.
   Effect.gen(function* () {
     const deadline = Date.now() + millis
     while (!condition()) {
-      if (Date.now() > deadline) return yield* Effect.dieMessage(`timed out waiting for ${what}`)
+      if (Date.now() > deadline) return yield* Effect.die(new Error(`timed out waiting for ${what}`))
       yield* Effect.sleep("2 millis")
     }
   })
@@ -113,7 +113,7 @@ const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
 }
 
 describe.skipIf(!onBun)("transport/bun", () => {
-  it.scopedLive("a chunk kept after onData keeps its bytes while more data arrives", () =>
+  it.live("a chunk kept after onData keeps its bytes while more data arrives", () =>
     Effect.gen(function* () {
       let server: Connection | undefined
       const port = yield* serve((c) => {
@@ -136,7 +136,7 @@ describe.skipIf(!onBun)("transport/bun", () => {
       expect(new Set(r.chunks.map((c) => c.buffer)).size).toBe(20)
     }))
 
-  it.scopedLive("writes while bytes are queued are coalesced and flushed in one socket write per drain", () =>
+  it.live("writes while bytes are queued are coalesced and flushed in one socket write per drain", () =>
     Effect.gen(function* () {
       let server: Connection | undefined
       const s = recorder({ onDrain: () => drainQueued.push(server!.queuedBytes) })
@@ -181,7 +181,7 @@ describe.skipIf(!onBun)("transport/bun", () => {
     }))
 
   // The shared suite checks onClose once on both sides; on Bun, destroy is `terminate()` (SO_LINGER 0).
-  it.scopedLive("destroy resets the connection: the peer's onClose carries a read TransportError", () =>
+  it.live("destroy resets the connection: the peer's onClose carries a read TransportError", () =>
     Effect.gen(function* () {
       let server: Connection | undefined
       const s = recorder()

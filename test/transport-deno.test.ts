@@ -2,7 +2,7 @@
 // reading of a reset and its unstable reusePort. The shared scenarios are in test/Transport.test.ts.
 // Skipped outside Deno.
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, FiberId } from "effect"
+import { Deferred, Effect, Exit } from "effect"
 import * as Bytes from "../src/Bytes.ts"
 import type { TransportError } from "../src/Errors.ts"
 import type { Connection, ConnectionHandler, Listener, ListenOptions } from "../src/Transport.ts"
@@ -18,10 +18,8 @@ class Recorder implements ConnectionHandler {
   readonly events: Array<string> = []
   readonly chunks: Array<Uint8Array> = []
   length = 0
-  readonly ended: Deferred.Deferred<void> = Deferred.unsafeMake<void>(FiberId.none)
-  readonly closed: Deferred.Deferred<TransportError | undefined> = Deferred.unsafeMake<TransportError | undefined>(
-    FiberId.none
-  )
+  readonly ended: Deferred.Deferred<void> = Deferred.makeUnsafe<void>()
+  readonly closed: Deferred.Deferred<TransportError | undefined> = Deferred.makeUnsafe<TransportError | undefined>()
   constructor(
     readonly hooks: {
       readonly data?: (chunk: Uint8Array) => void
@@ -40,12 +38,12 @@ class Recorder implements ConnectionHandler {
   }
   onEnd = (): void => {
     this.events.push("end")
-    Deferred.unsafeDone(this.ended, Exit.void)
+    Deferred.doneUnsafe(this.ended, Exit.void)
     this.hooks.end?.()
   }
   onClose = (error: TransportError | undefined): void => {
     this.events.push(error === undefined ? "close" : `close:${error.operation}`)
-    Deferred.unsafeDone(this.closed, Exit.succeed(error))
+    Deferred.doneUnsafe(this.closed, Exit.succeed(error))
   }
   bytes(): Uint8Array {
     return Bytes.concat(this.chunks)
@@ -127,10 +125,10 @@ describe.skipIf(typeof deno() === "undefined")("transport/deno", () => {
       const counter = yield* countingWrites
       const total = 16 * 1024 * 1024
       const piece = 4096
-      const drained = Deferred.unsafeMake<number>(FiberId.none)
+      const drained = Deferred.makeUnsafe<number>()
       const listener = yield* serve({ port: 0 }, (connection) => {
         connection.start(
-          new Recorder({ drain: () => Deferred.unsafeDone(drained, Exit.succeed(connection.queuedBytes)) })
+          new Recorder({ drain: () => Deferred.doneUnsafe(drained, Exit.succeed(connection.queuedBytes)) })
         )
         const buffer = new Uint8Array(piece)
         for (let at = 0; at < total; at += piece) {
@@ -156,9 +154,9 @@ describe.skipIf(typeof deno() === "undefined")("transport/deno", () => {
   it.live("coalesces writes made while one is in flight into one conn.write", () =>
     Effect.gen(function* () {
       const counter = yield* countingWrites
-      const drained = Deferred.unsafeMake<void>(FiberId.none)
+      const drained = Deferred.makeUnsafe<void>()
       const listener = yield* serve({ port: 0 }, (connection) => {
-        connection.start(new Recorder({ drain: () => Deferred.unsafeDone(drained, Exit.void) }))
+        connection.start(new Recorder({ drain: () => Deferred.doneUnsafe(drained, Exit.void) }))
         for (let i = 0; i < 1000; i++) connection.write(encode(`${i % 10}`))
         connection.end()
       })
@@ -173,10 +171,10 @@ describe.skipIf(typeof deno() === "undefined")("transport/deno", () => {
 
   it.live("read buffer: 8 KiB, 64 KiB under a bulk read, back to 8 KiB after small reads, reused in between", () =>
     Effect.gen(function* () {
-      const accepted = Deferred.unsafeMake<Connection>(FiberId.none)
+      const accepted = Deferred.makeUnsafe<Connection>()
       const listener = yield* serve(
         { port: 0 },
-        (connection) => Deferred.unsafeDone(accepted, Exit.succeed(connection))
+        (connection) => Deferred.doneUnsafe(accepted, Exit.succeed(connection))
       )
       const client = yield* dial({ port: portOf(listener) })
       client.start(new Recorder())
@@ -210,11 +208,11 @@ describe.skipIf(typeof deno() === "undefined")("transport/deno", () => {
 
   it.live("reset: destroying with unread bytes reads as an end on Deno; the next writes fail", () =>
     Effect.gen(function* () {
-      const accepted = Deferred.unsafeMake<Connection>(FiberId.none)
+      const accepted = Deferred.makeUnsafe<Connection>()
       const listener = yield* serve({ port: 0 }, (connection) => {
         // Read one chunk, then stop reading: the rest stays unread in the kernel.
         connection.start(new Recorder({ data: () => connection.pause() }))
-        Deferred.unsafeDone(accepted, Exit.succeed(connection))
+        Deferred.doneUnsafe(accepted, Exit.succeed(connection))
       })
       const client = yield* dial({ port: portOf(listener) })
       let writes = 0

@@ -3,12 +3,14 @@
  * handler style, and the default session options (high/low water marks, `maxOutboundBytes`,
  * `writeTimeout`).
  *
- * `HANDLER=sync|succeed|gen PORT=7000 bun bench/servers/sluice.ts`, or with
+ * `HANDLER=sync|succeed|handler-gen|gen PORT=7000 bun bench/servers/sluice.ts`, or with
  * `deno run -A bench/servers/sluice.ts`, or `node --import tsx bench/servers/sluice.ts`.
  *
  * - `sync`: `Handler.sync((payload) => payload)`, exactly examples/echo/protocol.ts;
  * - `succeed`: `Handler.effect((payload) => Effect.succeed(payload))`;
- * - `gen`: `Handler.effect((payload) => Effect.gen(function* () { return payload }))`.
+ * - `handler-gen`: `Handler.gen(function* (payload) { return payload })`, a generator made once;
+ * - `gen`: `Handler.effect((payload) => Effect.gen(function* () { return payload }))`, a new
+ *   generator per message, which is what most Effect users write.
  */
 import { Effect, Fiber } from "effect"
 import { Handler, Packet, Pipeline, Server, Transport } from "../../src/index.ts"
@@ -27,6 +29,15 @@ const pipeline = style === "sync" ? syncPipeline : style === "succeed"
     codec: Packet.bytes,
     handler: Handler.effect((payload: Uint8Array) => Effect.succeed(payload))
   })
+  : style === "handler-gen"
+  ? Pipeline.make({
+    framer,
+    codec: Packet.bytes,
+    // deno-lint-ignore require-yield
+    handler: Handler.gen(function* (payload: Uint8Array) {
+      return payload
+    })
+  })
   : style === "gen"
   ? Pipeline.make({
     framer,
@@ -40,7 +51,7 @@ const pipeline = style === "sync" ? syncPipeline : style === "succeed"
     )
   })
   : undefined
-if (pipeline === undefined) throw new Error(`HANDLER must be sync, succeed or gen, not ${style}`)
+if (pipeline === undefined) throw new Error(`HANDLER must be sync, succeed, handler-gen or gen, not ${style}`)
 
 const main = Effect.gen(function* () {
   const server = yield* Server.serve({ pipeline, host, port })

@@ -6,7 +6,7 @@
  * Options (environment): SECONDS (default 4), CONNECTIONS (default 8), IN_FLIGHT per connection
  * (default 32), PAYLOAD bytes (default 64), PORT (default 7000; 0 picks a free one).
  */
-import { Effect, Schedule } from "effect"
+import { Effect, Fiber, Schedule } from "effect"
 import * as childProcess from "node:child_process"
 import * as net from "node:net"
 import { Client, Packet, Transport } from "../../src/index.ts"
@@ -57,11 +57,11 @@ const startServer = (port: number) =>
           })
           socket.once("error", reject)
         })
-      ).pipe(Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("10 seconds"))))
+      ).pipe(Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo({ duration: "10 seconds" }))))
       return child
     }),
     (child) =>
-      Effect.async<void>((resume) => {
+      Effect.callback<void>((resume) => {
         child.once("exit", () => resume(Effect.void))
         child.kill("SIGTERM")
         setTimeout(() => child.kill("SIGKILL"), 5000).unref()
@@ -87,9 +87,9 @@ const main = Effect.gen(function* () {
   const worker = Effect.gen(function* () {
     while (performance.now() < deadline) {
       const t0 = performance.now()
-      const reply = yield* Effect.either(client.request(payload))
+      const reply = yield* Effect.result(client.request(payload))
       const latency = performance.now() - t0
-      if (reply._tag === "Right" && reply.right.length === payload.length) {
+      if (reply._tag === "Success" && reply.success.length === payload.length) {
         done++
         window.push(latency)
       } else failed++
@@ -119,9 +119,9 @@ const main = Effect.gen(function* () {
     `sluice echo: ${Transport.runtime} server on 127.0.0.1:${port}, ${connections} connections x ${inFlight} in flight x ` +
       `${payloadSize} B, ${seconds} s`
   )
-  const progressFiber = yield* Effect.fork(progress)
+  const progressFiber = yield* Effect.forkChild(progress)
   yield* Effect.all(Array.from({ length: connections * inFlight }, () => worker), { concurrency: "unbounded" })
-  yield* progressFiber.interruptAsFork(progressFiber.id())
+  yield* Fiber.interrupt(progressFiber)
   for (const v of window) all.push(v)
   const elapsed = (performance.now() - started) / 1000
   const sorted = Float64Array.from(all).sort()

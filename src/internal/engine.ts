@@ -1,9 +1,9 @@
 import * as Cause from "effect/Cause"
+import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Runtime from "effect/Runtime"
 import * as Bytes from "../Bytes.ts"
 import type * as Codec from "../Codec.ts"
 import { HandlerError, HandlerTimeout } from "../Errors.ts"
@@ -25,15 +25,15 @@ export interface Spec {
 }
 
 export interface EngineOptions<R> {
-  readonly context: Handler.Context
+  readonly handlerContext: Handler.Context
   /** Needed to run concurrent handlers. */
-  readonly runtime: Runtime.Runtime<R>
+  readonly context: Context.Context<R>
   /** Replies produced outside `push` (concurrent handlers). Called synchronously; copy to keep. */
   readonly onReply?: ((bytes: Uint8Array) => void) | undefined
   /** A failure met outside `push` (concurrent handlers). */
   readonly onFailure?: ((error: unknown) => void) | undefined
   /** Per-message deadline for handlers that suspend. */
-  readonly handlerTimeout?: Duration.DurationInput | undefined
+  readonly handlerTimeout?: Duration.Input | undefined
   readonly writer?: Bytes.Writer | undefined
 }
 
@@ -67,7 +67,7 @@ export class Engine<R> {
   readonly decoder: FrameDecoder
   readonly writer: Bytes.Writer
 
-  private readonly framer: Frame.Framer
+  readonly framer: Frame.Framer
   private readonly decode: (bytes: Uint8Array) => unknown
   private readonly encode: (value: unknown) => unknown
   private readonly encodeInto: ((writer: Bytes.Writer, value: unknown) => void) | undefined
@@ -87,12 +87,12 @@ export class Engine<R> {
   private nextSeq = 0
   private nextEmit = 0
   private readonly done = new Map<number, { readonly exit: Exit.Exit<unknown, unknown>; readonly many: boolean }>()
-  private readonly fibers = new Set<Fiber.RuntimeFiber<unknown, unknown>>()
+  private readonly fibers = new Set<Fiber.Fiber<unknown, unknown>>()
   private inPush = false
   private ending = false
   private slotWaiter: (() => void) | undefined = undefined
   private idleWaiter: (() => void) | undefined = undefined
-  private readonly runFork: <A, E>(effect: Effect.Effect<A, E, R>) => Fiber.RuntimeFiber<A, E>
+  private readonly runFork: <A, E>(effect: Effect.Effect<A, E, R>) => Fiber.Fiber<A, E>
 
   constructor(spec: Spec, private readonly options: EngineOptions<R>) {
     this.framer = spec.framer
@@ -106,14 +106,14 @@ export class Engine<R> {
     this.isSync = spec.handler.kind === "sync"
     this.many = spec.handler.many
     this.recover = spec.recover
-    this.context = options.context
+    this.context = options.handlerContext
     this.timeoutMillis = options.handlerTimeout === undefined
       ? undefined
-      : Duration.toMillis(Duration.decode(options.handlerTimeout))
+      : Duration.toMillis(Duration.fromInputUnsafe(options.handlerTimeout))
     const concurrency = spec.handler.concurrency
     this.limit = concurrency._tag === "Concurrent" ? concurrency.limit : 0
     this.ordered = concurrency._tag === "Concurrent" ? concurrency.ordered : true
-    this.runFork = Runtime.runFork(options.runtime)
+    this.runFork = Effect.runForkWith(options.context)
   }
 
   /** Handlers running or replies waiting for their turn (concurrent mode). */
@@ -145,7 +145,7 @@ export class Engine<R> {
     if (this.limit === 0 || this.outstanding === 0 || this.error !== undefined) return this.writer.take()
     // The caller learns of an error from this step: `onFailure` stays silent from now on.
     this.ending = true
-    return Effect.async<Uint8Array>((resume) => {
+    return Effect.callback<Uint8Array>((resume) => {
       this.idleWaiter = () => resume(Effect.succeed(this.writer.take()))
     })
   }
@@ -234,8 +234,8 @@ export class Engine<R> {
    * message.
    */
   private loop(): Step {
-    return Effect.catchAllCause(this.runSuspended(), (cause) => {
-      if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause) as Effect.Effect<never>
+    return Effect.catchCause(this.runSuspended(), (cause) => {
+      if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause) as Effect.Effect<never>
       return toStep(this.settle(Exit.failCause(cause)) ?? this.drain())
     })
   }
@@ -258,9 +258,9 @@ export class Engine<R> {
   private withTimeout<A, E>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | HandlerTimeout, R> {
     const millis = this.timeoutMillis
     if (millis === undefined) return effect
-    return Effect.timeoutFail(effect, {
+    return Effect.timeoutOrElse(effect, {
       duration: millis,
-      onTimeout: () => new HandlerTimeout({ timeoutMillis: millis })
+      orElse: () => Effect.fail(new HandlerTimeout({ timeoutMillis: millis }))
     })
   }
 
@@ -373,7 +373,7 @@ export class Engine<R> {
     this.fibers.add(fiber)
     fiber.addObserver((exit) => {
       this.fibers.delete(fiber)
-      if (Exit.isInterrupted(exit) && this.error !== undefined) return
+      if (Exit.hasInterrupts(exit) && this.error !== undefined) return
       this.complete(seq, exit, recoverable)
       this.flushAsync()
     })
@@ -455,7 +455,7 @@ export class Engine<R> {
 
   private waitForSlot(): Step {
     return Effect.flatMap(
-      Effect.async<void>((resume) => {
+      Effect.callback<void>((resume) => {
         this.slotWaiter = () => resume(Effect.void)
       }),
       () => {
@@ -479,7 +479,7 @@ export class Engine<R> {
 
 /** The error a failed handler reports: its typed failure, or a `HandlerError` for a defect. */
 export const causeToError = (cause: Cause.Cause<unknown>): unknown => {
-  const failure = Cause.failureOption(cause)
+  const failure = Cause.findErrorOption(cause)
   if (failure._tag === "Some") return failure.value
   return new HandlerError({ cause: Cause.squash(cause) })
 }

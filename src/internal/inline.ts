@@ -1,28 +1,60 @@
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import { yieldWrapGet } from "effect/Utils"
 
 /**
  * Runs the synchronous start of a handler's Effect in place, without a fiber, for the shapes whose
- * start a fiber would run the same way: `Effect.sync`, `Effect.suspend`, `Effect.gen` (and
- * `Effect.fnUntraced`), and any committable value (whose `commit` a fiber calls first thing). A
- * generator is stepped exactly as the fiber runtime's own loop steps it: `next` with the value of
- * each `yield*` of an `Exit`, a failure ends it, and the first `yield*` of anything else (a sleep,
- * a service, a log, a fiber ref) hands the rest to a fiber.
+ * start a fiber would run the same way: an `Exit` (`Effect.succeed`, `Effect.fail`), `Effect.sync`,
+ * `Effect.suspend`, a yielded error, and `Effect.gen` / `Effect.fnUntraced` generators. A generator
+ * is stepped exactly as the fiber runtime's own loop steps it: `next` with the value of each
+ * `yield*` of an `Exit`, a failure ends it, and the first `yield*` of anything else (a sleep, a
+ * service, a log, a reference) hands the rest to a fiber, which resumes the same generator: no
+ * step runs twice.
  *
  * Returns the `Exit` when the Effect finished in place, or the Effect a fiber must run for the rest.
  * A throw becomes a defect, as it would in a fiber. Anything not recognised is returned untouched.
  *
- * Why: a fiber per read costs about 1 us on Bun before the handler does anything, and an
- * `Effect.gen` handler that only computes never needed one.
+ * Why: a fiber per message costs about a microsecond before the handler does anything, and an
+ * `Effect.gen` handler that only computes never needed one. `bench/codec.ts` measures this against
+ * `Effect.runSyncExit` and `Effect.fnUntracedEager` on every runtime.
  *
- * It reads Effect's primitives (`_op`, `effect_instruction_i0`: Effect 3.x's run loop reads the
- * same). test/Inline.test.ts compares the Exit of every shape with a fiber's, so a change of
- * those internals fails there first; an op code it does not know simply goes to a fiber.
+ * This is the one place that reads Effect's primitives: the string keys below are Effect 4's own
+ * (`effect/internal/core`: `identifier` and `args` of `EffectTypeId`), as are the op names. An op
+ * this file does not know simply goes to a fiber, and test/Inline.test.ts compares the Exit of
+ * every shape with what a real fiber gives, so a change of those internals fails there first.
  */
 export const runInline = <A, E, R>(effect: Effect.Effect<A, E, R>): Exit.Exit<A, E> | Effect.Effect<A, E, R> => {
-  const first = resolve(effect) as Primitive | undefined
-  return isGenerator(first) ? step(first.effect_instruction_i0 as Steps, undefined, undefined) as never : first as never
+  const first = resolve(effect)
+  return isGenerator(first) ? step(first.iterator, first.initial, undefined) as never : first as never
+}
+
+/**
+ * Runs a generator as `Effect.gen` would, from its first step, in place: what `Handler.gen` does with
+ * each message's generator, without the primitives `Effect.gen` allocates around it.
+ */
+export const runGenerator = <A, E, R>(
+  generator: Iterator<Effect.Effect<unknown, E, R>, A, unknown>
+): Exit.Exit<A, E> | Effect.Effect<A, E, R> => step(generator as Steps, undefined, undefined) as never
+
+/** `Exit.isExit` for a value known to be an Effect or an Exit: one property read. */
+export const isExitEffect = <A, E, R>(effect: Effect.Effect<A, E, R> | Exit.Exit<A, E>): effect is Exit.Exit<A, E> => {
+  const op = (effect as Primitive | undefined)?.[OP]
+  return op === "Success" || op === "Failure"
+}
+
+/** The key of an Effect primitive's op name (Effect 4: `${EffectTypeId}/identifier`). */
+const OP = "~effect/Effect/identifier"
+/** The key of a primitive's argument (Effect 4: `${EffectTypeId}/args`). */
+const ARGS = "~effect/Effect/args"
+
+interface Primitive {
+  readonly [OP]?: string
+  readonly [ARGS]?: unknown
+}
+
+/** The primitive `Effect.gen` makes: a generator and the value its first `next` gets. */
+interface IteratorPrimitive extends Primitive {
+  readonly iterator: Steps
+  readonly initial: unknown
 }
 
 /** A generator of an `Effect.gen`, as stepped here. */
@@ -48,11 +80,11 @@ const step = (
         value = state.value
         continue
       }
-      next = resolve(yieldWrapGet(state.value as never)) as Primitive | undefined
+      next = resolve(state.value)
     } catch (defect) {
       return Exit.die(defect)
     }
-    switch (next?._op) {
+    switch (next?.[OP]) {
       case "Success":
         value = (next as unknown as Exit.Success<unknown, unknown>).value
         continue
@@ -61,8 +93,8 @@ const step = (
     }
     if (isGenerator(next)) {
       ;(outer ??= []).push(current)
-      current = next.effect_instruction_i0 as Steps
-      value = undefined
+      current = next.iterator
+      value = next.initial
       continue
     }
     const resumed = current
@@ -71,49 +103,41 @@ const step = (
   }
 }
 
-/** `Exit.isExit` for a value known to be an Effect: one property read instead of three checks. */
-export const isExitEffect = <A, E, R>(effect: Effect.Effect<A, E, R> | Exit.Exit<A, E>): effect is Exit.Exit<A, E> => {
-  const op = (effect as Primitive | undefined)?._op
-  return op === "Success" || op === "Failure"
-}
-
-interface Primitive {
-  readonly _op?: string
-  readonly effect_instruction_i0?: unknown
-}
-
-/** Commits followed in a row before giving up (a commit that yields a commit, and so on). */
-const MAX_COMMITS = 8
+/** Suspensions followed in a row before giving up (a suspend that returns a suspend, and so on). */
+const MAX_SUSPENDS = 8
 
 /**
- * One step as a fiber would take it: an `Exit` as it is, a `Sync` run, a `Commit` committed.
- * Anything else (a generator for the caller to step, or an Effect for a fiber) as it is.
+ * One step as a fiber would take it: an `Exit` as it is, a `Sync` run, a `Suspend` evaluated, a
+ * yielded error failed. Anything else (a generator for the caller to step, or an Effect for a
+ * fiber) as it is.
  */
-const resolve = (effect: unknown): unknown => {
+const resolve = (effect: unknown): Primitive | undefined => {
   let current = effect as Primitive | undefined
-  for (let i = 0; i < MAX_COMMITS; i++) {
-    switch (current?._op) {
+  for (let i = 0; i < MAX_SUSPENDS; i++) {
+    switch (current?.[OP]) {
       case "Sync":
         try {
-          return Exit.succeed((current.effect_instruction_i0 as () => unknown)())
+          return Exit.succeed((current[ARGS] as () => unknown)()) as Primitive
         } catch (defect) {
-          return Exit.die(defect)
+          return Exit.die(defect) as Primitive
         }
-      case "Commit":
+      case "Suspend":
         try {
-          current = (current as { commit(): Primitive }).commit()
+          current = (current[ARGS] as () => Primitive)()
         } catch (defect) {
-          return Exit.die(defect)
+          return Exit.die(defect) as Primitive
         }
         continue
+      case "YieldableError":
+        return Exit.fail(current) as Primitive
       default:
-        return current // an Exit, or an Effect for a fiber
+        return current // an Exit, a generator, or an Effect for a fiber
     }
   }
   return current
 }
 
 /** An `Effect.gen`'s generator, as the fiber runtime would step it. */
-const isGenerator = (effect: Primitive | undefined): effect is Primitive =>
-  effect?._op === "Iterator" &&
-  typeof (effect.effect_instruction_i0 as { next?: unknown } | undefined)?.next === "function"
+const isGenerator = (effect: Primitive | undefined): effect is IteratorPrimitive =>
+  effect?.[OP] === "Iterator" &&
+  typeof ((effect as IteratorPrimitive).iterator as { next?: unknown } | undefined)?.next === "function"

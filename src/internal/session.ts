@@ -1,10 +1,10 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import * as Bytes from "../Bytes.ts"
 import {
@@ -38,8 +38,8 @@ export const defaults = {
   closeTimeout: Duration.seconds(5)
 }
 
-const millisOf = (input: Duration.DurationInput | undefined, fallback: Duration.Duration): number => {
-  const duration = input === undefined ? fallback : Duration.decode(input)
+const millisOf = (input: Duration.Input | undefined, fallback: Duration.Duration): number => {
+  const duration = input === undefined ? fallback : Duration.fromInputUnsafe(input)
   return Duration.isFinite(duration) ? Duration.toMillis(duration) : Infinity
 }
 
@@ -57,7 +57,7 @@ export const limitsOf = (options: Session.Options): Limits => {
   const highWaterMark = options.highWaterMark ?? defaults.highWaterMark
   const handler = options.handlerTimeout === undefined
     ? defaults.handlerTimeout
-    : Duration.decode(options.handlerTimeout)
+    : Duration.fromInputUnsafe(options.handlerTimeout)
   return {
     readIdleMillis: millisOf(options.readIdleTimeout, defaults.readIdleTimeout),
     writeMillis: millisOf(options.writeTimeout, defaults.writeTimeout),
@@ -87,7 +87,7 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S>, Transport.C
 
   private paused = 0
   private backlog: Array<Uint8Array> = []
-  private pending: Fiber.RuntimeFiber<Uint8Array, never> | undefined = undefined
+  private pending: Fiber.Fiber<Uint8Array, never> | undefined = undefined
   private peerEnded = false
   /** Set by `closeConnection`: input is read and dropped from then on. */
   private closing = false
@@ -103,11 +103,11 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S>, Transport.C
   /** Waits in `closeConnection` for the transport's `onClose`. */
   private closedWaiter: (() => void) | undefined = undefined
   /** `onOpen` while it runs, and the scope it opened into. */
-  opening: Fiber.RuntimeFiber<unknown, unknown> | undefined = undefined
-  scope: Scope.CloseableScope | undefined = undefined
+  opening: Fiber.Fiber<unknown, unknown> | undefined = undefined
+  scope: Scope.Closeable | undefined = undefined
   readonly limits: Limits
   // deno-lint-ignore no-explicit-any
-  private runFork: <A, E>(effect: Effect.Effect<A, E, any>) => Fiber.RuntimeFiber<A, E>
+  private runFork: <A, E>(effect: Effect.Effect<A, E, any>) => Fiber.Fiber<A, E>
 
   constructor(
     readonly connection: Transport.Connection,
@@ -115,7 +115,7 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S>, Transport.C
       readonly limits: Limits
       readonly prefix: string
       // deno-lint-ignore no-explicit-any
-      readonly runFork: <A, E>(effect: Effect.Effect<A, E, any>) => Fiber.RuntimeFiber<A, E>
+      readonly runFork: <A, E>(effect: Effect.Effect<A, E, any>) => Fiber.Fiber<A, E>
     }
   ) {
     this.id = `${shared.prefix}-${++nextId}`
@@ -142,11 +142,11 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S>, Transport.C
 
   // --- start ---------------------------------------------------------------------------------------
 
-  start<R>(pipeline: Pipeline.Pipeline.Any, runtime: Runtime.Runtime<R>): void {
+  start<R>(pipeline: Pipeline.Pipeline.Any, context: Context.Context<R>): void {
     // deno-lint-ignore no-explicit-any
     const engine: Engine<any> = new Engine(pipeline, {
-      context: this,
-      runtime,
+      handlerContext: this,
+      context,
       onReply: (bytes) => this.write(bytes, engine.writer),
       onFailure: (error) => this.end({ _tag: "Failed", error })
     })
@@ -176,8 +176,8 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S>, Transport.C
     // The fiber starts at once: a handler that does not really suspend (an `Effect.gen` that only
     // computes) finishes here, without pausing and resuming the socket.
     const fiber = this.runFork(step)
-    const done = fiber.unsafePoll()
-    if (done !== null) {
+    const done = fiber.pollUnsafe()
+    if (done !== undefined) {
       if (Exit.isSuccess(done)) this.afterStep(done.value)
       return
     }
@@ -277,6 +277,11 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S>, Transport.C
     } catch (error) {
       return Effect.fail(error as Session.SendError)
     }
+    if (this.engine!.framer.messages === true) {
+      // A message-oriented transport: each message is written on its own, never coalesced.
+      this.flushSends()
+      return Effect.void
+    }
     // Messages sent in the same tick (many fibers calling `send`) go out in one write.
     if (!this.flushScheduled) {
       this.flushScheduled = true
@@ -356,8 +361,10 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S>, Transport.C
   /** After `ended`: flush and close the connection, bounded by `closeTimeout`. */
   closeConnection(): Effect.Effect<void> {
     return Effect.suspend(() => {
-      if (this.pending !== undefined) this.pending.unsafeInterruptAsFork(this.pending.id())
+      if (this.pending !== undefined) this.pending.interruptUnsafe()
       if (this.transportClosed) return Effect.void
+      // Messages sent just before the end go out before the FIN.
+      this.flushSends()
       // Read and drop what the peer still sends: a paused socket would never see the peer close
       // (the wait below would last `closeTimeout`), and closing with unread bytes resets it.
       this.closing = true
@@ -369,7 +376,7 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S>, Transport.C
       this.connection.end()
       // Runs inside the session's uninterruptible close: the wait itself must stay interruptible
       // for the time-out to cut it short.
-      const closed = Effect.async<void>((resume) => {
+      const closed = Effect.callback<void>((resume) => {
         if (this.transportClosed) resume(Effect.void)
         else this.closedWaiter = () => resume(Effect.void)
         return Effect.sync(() => {
@@ -377,8 +384,10 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S>, Transport.C
         })
       })
       return Effect.interruptible(closed).pipe(
-        Effect.timeoutTo({ duration: this.limits.closeMillis, onTimeout: () => false, onSuccess: () => true }),
-        Effect.flatMap((closedCleanly) => closedCleanly ? Effect.void : Effect.sync(() => this.connection.destroy()))
+        Effect.timeoutOrElse({
+          duration: this.limits.closeMillis,
+          orElse: () => Effect.sync(() => this.connection.destroy())
+        })
       )
     })
   }
@@ -401,25 +410,25 @@ export class SessionImpl<Out, S> implements Session.Session<Out, S>, Transport.C
   private reportedBytesOut = 0
   private reportedFrames = 0
 
-  /** Adds what happened since the last report to the metrics. */
-  report(): void {
+  /** Adds what happened since the last report to the metrics of `context`. */
+  report(context: Context.Context<never>): void {
     if (this.bytesIn !== this.reportedBytesIn) {
-      Metrics.bytesIn.unsafeUpdate(this.bytesIn - this.reportedBytesIn, [])
+      Metrics.bytesIn.updateUnsafe(this.bytesIn - this.reportedBytesIn, context)
       this.reportedBytesIn = this.bytesIn
     }
     if (this.bytesOut !== this.reportedBytesOut) {
-      Metrics.bytesOut.unsafeUpdate(this.bytesOut - this.reportedBytesOut, [])
+      Metrics.bytesOut.updateUnsafe(this.bytesOut - this.reportedBytesOut, context)
       this.reportedBytesOut = this.bytesOut
     }
     const frames = this.engine?.framesIn ?? 0
     if (frames !== this.reportedFrames) {
-      Metrics.framesIn.unsafeUpdate(frames - this.reportedFrames, [])
+      Metrics.framesIn.updateUnsafe(frames - this.reportedFrames, context)
       this.reportedFrames = frames
     }
   }
 
-  sweep(now: number): void {
-    this.report()
+  sweep(now: number, context: Context.Context<never>): void {
+    this.report(context)
     if (this.reason !== undefined) return
     if (this.bytesIn !== this.sweepBytesIn || this.paused !== 0) {
       this.sweepBytesIn = this.bytesIn
@@ -497,10 +506,14 @@ export class Sweeper {
   }
 
   get run(): Effect.Effect<never> {
-    const tick = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Effect.sync(() => {
-        for (const session of this.sessions) session.sweep(now)
-      }))
+    const tick = Effect.flatMap(
+      Clock.currentTimeMillis,
+      (now) =>
+        Effect.contextWith((context: Context.Context<never>) => {
+          for (const session of this.sessions) session.sweep(now, context)
+          return Effect.void
+        })
+    )
     return Effect.flatMap(
       Effect.suspend(() => Effect.sleep(this.intervalMillis)),
       () => tick
@@ -531,11 +544,13 @@ export interface Shared<In, Out, E, R, S, HE, HR> {
   readonly limits: Limits
   readonly sweeper: Sweeper
   readonly prefix: string
-  /** Runs handlers, hooks and the close of each session; taken with interruption enabled. */
-  readonly runtime: Runtime.Runtime<R | HR>
-  readonly runFork: <A, X>(effect: Effect.Effect<A, X, R | HR>) => Fiber.RuntimeFiber<A, X>
+  /** Runs handlers, hooks and the close of each session. */
+  readonly context: Context.Context<R | HR>
+  readonly runFork: <A, X>(effect: Effect.Effect<A, X, R | HR>) => Fiber.Fiber<A, X>
   /** The session exists (before `onOpen`). */
   readonly onStart?: ((session: SessionImpl<Out, S>) => void) | undefined
+  /** The session's pipeline runs: it can send. */
+  readonly onBegin?: ((session: SessionImpl<Out, S>) => void) | undefined
   /** The session has ended: its reason is final, its connection not yet closed. */
   readonly onEnd?: ((session: SessionImpl<Out, S>) => void) | undefined
   /** Everything is closed and every hook has run. */
@@ -545,7 +560,7 @@ export interface Shared<In, Out, E, R, S, HE, HR> {
 /** `Shared` for one server or client. */
 export const shared = <In, Out, E, R, S, HE, HR>(
   options: Omit<Shared<In, Out, E, R, S, HE, HR>, "runFork">
-): Shared<In, Out, E, R, S, HE, HR> => ({ ...options, runFork: Runtime.runFork(options.runtime) })
+): Shared<In, Out, E, R, S, HE, HR> => ({ ...options, runFork: Effect.runForkWith(options.context) })
 
 /**
  * Starts one connection's session: `onOpen` (synchronously when it does not suspend), then reading,
@@ -558,8 +573,9 @@ export const start = <In, Out, E, R, S, HE, HR>(
   shared: Shared<In, Out, E, R, S, HE, HR>
 ): SessionImpl<Out, S> => {
   const session = new SessionImpl<Out, S>(connection, shared)
-  Metrics.connectionsTotal.unsafeUpdate(1, [])
-  Metrics.connectionsOpen.unsafeUpdate(1, [])
+  const context = shared.context as Context.Context<never>
+  Metrics.connectionsTotal.updateUnsafe(1, context)
+  Metrics.connectionsOpen.modifyUnsafe(1, context)
   session.onEnded = () => finish(session, shared)
   shared.onStart?.(session)
   const hooks = shared.hooks
@@ -567,7 +583,7 @@ export const start = <In, Out, E, R, S, HE, HR>(
     begin(session, shared)
     return session
   }
-  const scope = Effect.runSync(Scope.make())
+  const scope = Scope.makeUnsafe()
   session.scope = scope
   if (hooks.onOpen === undefined) {
     begin(session, shared)
@@ -575,11 +591,11 @@ export const start = <In, Out, E, R, S, HE, HR>(
   }
   // Suspended: a hook that throws instead of failing ends its own session, not the accept callback.
   const onOpen = hooks.onOpen
-  const fiber = shared.runFork(Scope.extend(Effect.suspend(() => onOpen(session)), scope))
-  const opened = fiber.unsafePoll()
-  if (opened !== null) afterOpen(session, shared, opened)
+  const fiber = shared.runFork(Scope.provide(Effect.suspend(() => onOpen(session)), scope))
+  const opened = fiber.pollUnsafe()
+  if (opened !== undefined) afterOpen(session, shared, opened)
   else {
-    session.opening = fiber as Fiber.RuntimeFiber<unknown, unknown>
+    session.opening = fiber as Fiber.Fiber<unknown, unknown>
     fiber.addObserver((exit) => {
       session.opening = undefined
       afterOpen(session, shared, exit)
@@ -607,19 +623,20 @@ const begin = <In, Out, E, R, S, HE, HR>(
 ): void => {
   try {
     const pipeline = typeof shared.pipeline === "function" ? shared.pipeline(session) : shared.pipeline
-    session.start(pipeline, shared.runtime)
+    session.start(pipeline, shared.context)
   } catch (defect) {
     // A pipeline factory that throws ends its own session; the server carries on.
     session.end({ _tag: "Failed", error: defect })
     return
   }
   shared.sweeper.track(session as SessionImpl<unknown, unknown>)
+  shared.onBegin?.(session)
   const cron = shared.hooks.onCron
   if (cron !== undefined) {
     // In the session's scope: closing it stops the schedule.
     shared.runFork(Effect.forkIn(
       Effect.schedule(
-        Effect.catchAllCause(
+        Effect.catchCause(
           Effect.suspend(() => cron.run(session)),
           (cause) => Effect.sync(() => session.end({ _tag: "Failed", error: Cause.squash(cause) }))
         ),
@@ -637,9 +654,10 @@ const finish = <In, Out, E, R, S, HE, HR>(
 ): void => {
   const reason = session.reason!
   shared.sweeper.untrack(session as SessionImpl<unknown, unknown>)
-  session.report()
-  Metrics.connectionsOpen.unsafeUpdate(-1, [])
-  Metrics.sessionsEnded.unsafeUpdate(reasonLabel(reason), [])
+  const context = shared.context as Context.Context<never>
+  session.report(context)
+  Metrics.connectionsOpen.modifyUnsafe(-1, context)
+  Metrics.sessionsEnded.updateUnsafe(reasonLabel(reason), context)
   shared.onEnd?.(session)
   const hooks = shared.hooks
   const close = Effect.gen(function* () {
@@ -649,14 +667,14 @@ const finish = <In, Out, E, R, S, HE, HR>(
     const error = errorOf(reason)
     if (error !== undefined && hooks.onError !== undefined) {
       const onError = hooks.onError
-      yield* Effect.catchAllCause(Effect.suspend(() => onError(session, error as E)), Effect.logWarning)
+      yield* Effect.catchCause(Effect.suspend(() => onError(session, error as E)), Effect.logWarning)
     } else if (error !== undefined) {
       yield* Effect.logDebug(`session ${session.id} ended: ${error instanceof Error ? error.message : String(error)}`)
     }
     const onClose = hooks.onClose
     // Suspended, like every hook: one that throws is logged, and the scope still closes.
     if (onClose !== undefined) {
-      yield* Effect.catchAllCause(Effect.suspend(() => onClose(session, reason)), Effect.logWarning)
+      yield* Effect.catchCause(Effect.suspend(() => onClose(session, reason)), Effect.logWarning)
     }
     if (session.scope !== undefined) yield* Scope.close(session.scope, Exit.void)
   })
@@ -680,24 +698,23 @@ export const abort = (session: SessionImpl<unknown, unknown>): void => {
  */
 export const run = <In, Out, E, R, S, HE, HR>(
   connection: Transport.Connection,
-  options: Omit<Shared<In, Out, E, R, S, HE, HR>, "runtime" | "runFork" | "onDone">
+  options: Omit<Shared<In, Out, E, R, S, HE, HR>, "context" | "runFork" | "onDone">
 ): Effect.Effect<Session.CloseReason, never, R | HR> =>
   Effect.flatMap(
-    // With interruption enabled: handlers forked from an uninterruptible runtime could not be stopped.
-    Effect.interruptible(Effect.runtime<R | HR>()),
-    (runtime) =>
-      Effect.async<Session.CloseReason>((resume) => {
+    Effect.context<R | HR>(),
+    (context) =>
+      Effect.callback<Session.CloseReason>((resume) => {
         let closed: Session.CloseReason | undefined
         let waiter: (() => void) | undefined
         const session = start(connection, {
-          ...shared({ ...options, runtime }),
+          ...shared({ ...options, context }),
           onDone: (_, reason) => {
             closed = reason
             resume(Effect.succeed(reason))
             waiter?.()
           }
         })
-        return Effect.async<void>((resumeInterrupt) => {
+        return Effect.callback<void>((resumeInterrupt) => {
           abort(session as SessionImpl<unknown, unknown>)
           if (closed !== undefined) resumeInterrupt(Effect.void)
           else waiter = () => resumeInterrupt(Effect.void)

@@ -1,6 +1,5 @@
 import * as Effect from "effect/Effect"
 import * as childProcess from "node:child_process"
-import cluster from "node:cluster"
 import * as os from "node:os"
 import { runtime } from "../Transport.ts"
 
@@ -13,10 +12,7 @@ interface DenoGlobal {
 }
 
 /** Which worker this process is (1-based), or 0 in the primary. */
-export const workerId = (): number => {
-  if (runtime === "node" && cluster.isWorker) return cluster.worker?.id ?? 1
-  return Number(process.env[WORKER_ENV] ?? 0)
-}
+export const workerId = (): number => Number(process.env[WORKER_ENV] ?? 0)
 
 /** The command that starts this program again, as a worker. */
 const workerCommand = (): [string, Array<string>] => {
@@ -25,35 +21,30 @@ const workerCommand = (): [string, Array<string>] => {
     const main = deno.mainModule.startsWith("file://") ? new URL(deno.mainModule).pathname : deno.mainModule
     return [deno.execPath(), ["run", "-A", "--unstable-net", main, ...deno.args]]
   }
-  return [process.execPath, process.argv.slice(1)]
+  // Node flags (`--import tsx`, say) come before the script.
+  return [process.execPath, [...process.execArgv, ...process.argv.slice(1)]]
 }
 
 /**
- * Runs `count` copies of this program, each serving on the same port: Bun and Deno processes bind
- * it with `reusePort` (the kernel spreads connections), Node workers share the primary's socket
- * through `node:cluster`. The primary waits for the workers and stops them when interrupted.
+ * Runs `count` copies of this program, each serving on the same port, which every process binds
+ * with `reusePort` (SO_REUSEPORT: the kernel spreads connections; Deno needs `--unstable-net`,
+ * passed to its workers). The primary waits for the workers and stops them when interrupted.
  */
 export const primary = (count: number): Effect.Effect<void> =>
-  Effect.async<void>((resume) => {
+  Effect.callback<void>((resume) => {
     const stops: Array<() => void> = []
     let alive = count
     const exited = () => {
       if (--alive === 0) resume(Effect.void)
     }
     for (let i = 1; i <= count; i++) {
-      if (runtime === "node") {
-        const worker = cluster.fork({ [WORKER_ENV]: String(i) })
-        worker.once("exit", exited)
-        stops.push(() => worker.process.kill("SIGTERM"))
-      } else {
-        const [command, args] = workerCommand()
-        const child = childProcess.spawn(command, args, {
-          env: { ...process.env, [WORKER_ENV]: String(i) },
-          stdio: "inherit"
-        })
-        child.once("exit", exited)
-        stops.push(() => child.kill("SIGTERM"))
-      }
+      const [command, args] = workerCommand()
+      const child = childProcess.spawn(command, args, {
+        env: { ...process.env, [WORKER_ENV]: String(i) },
+        stdio: "inherit"
+      })
+      child.once("exit", exited)
+      stops.push(() => child.kill("SIGTERM"))
     }
     return Effect.sync(() => {
       for (const stop of stops) stop()

@@ -470,7 +470,7 @@ const DEFAULT_HANDSHAKE_TIMEOUT_MILLIS = 10_000
 const isIpAddress = (host: string): boolean => /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(":")
 
 const connect = (options: ConnectOptions): Effect.Effect<Connection, TransportError> =>
-  Effect.async<Connection, TransportError>((resume) => {
+  Effect.callback<Connection, TransportError>((resume) => {
     const host = options.host ?? "127.0.0.1"
     const path = options.path
     const target = path !== undefined ? path : formatAddress(makeAddress(host, options.port ?? 0))

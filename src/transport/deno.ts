@@ -532,7 +532,7 @@ const listen = (
 // --- Connect ------------------------------------------------------------------------------------
 
 const connect = (options: ConnectOptions): Effect.Effect<Connection, TransportError> =>
-  Effect.async<Connection, TransportError>((resume) => {
+  Effect.callback<Connection, TransportError>((resume) => {
     const host = options.host ?? "127.0.0.1"
     const port = options.port ?? 0
     const target = options.path ?? formatAddress({ _tag: "Tcp", host, port })

@@ -129,7 +129,7 @@ const listen = (
   onConnection: (connection: Connection) => void
 ): Effect.Effect<Listener, TransportError, Scope.Scope> =>
   Effect.acquireRelease(
-    Effect.async<{ server: net.Server; address: Address }, TransportError>((resume) => {
+    Effect.callback<{ server: net.Server; address: Address }, TransportError>((resume) => {
       const onSocket = (socket: net.Socket) => onConnection(new NodeConnection(socket, options.path))
       // A TLS server is created without `allowHalfOpen` (`NodeConnection` turns it on once the
       // handshake is done): with it, a client that hangs up during the handshake (one that rejects
@@ -164,8 +164,14 @@ const listen = (
       if (options.path !== undefined) {
         server.listen(options.path, ready)
       } else {
+        // Node 24's `reusePort` (SO_REUSEPORT): several processes bind the port, the kernel spreads
+        // the connections.
         server.listen(
-          { host: options.host ?? "127.0.0.1", port: options.port ?? 0, exclusive: options.reusePort !== true },
+          {
+            host: options.host ?? "127.0.0.1",
+            port: options.port ?? 0,
+            ...(options.reusePort === true ? { reusePort: true } : {})
+          },
           ready
         )
       }
@@ -176,7 +182,7 @@ const listen = (
   ).pipe(Effect.map(({ address }) => ({ address })))
 
 const connect = (options: ConnectOptions): Effect.Effect<Connection, TransportError> =>
-  Effect.async<Connection, TransportError>((resume) => {
+  Effect.callback<Connection, TransportError>((resume) => {
     const host = options.host ?? "127.0.0.1"
     const target = formatAddress(makeAddress(host, options.port, options.path))
     let socket: net.Socket

@@ -1,21 +1,20 @@
 /**
- * The echo protocol the way an Effect user writes it today with `@effect/platform`:
- * `NodeSocketServer` (from `@effect/platform-node`; `@effect/platform-bun`'s `BunSocketServer`
- * re-exports it) and `Socket.run`, with hand-written length-prefix framing.
+ * The echo protocol the way an Effect user writes it with Effect 4's own sockets: `effect/socket`'s
+ * `SocketServer` (`NodeSocketServer` from `@effect/platform-node`, which also runs on Bun), with
+ * hand-written length-prefix framing. Each connection is a loop that pulls the socket's reader (a
+ * batch of reads at a time, with backpressure) and writes with its writer.
  *
  * `PLATFORM_STYLE` picks the shape of the connection handler:
- * - `message` (default): the idiomatic shape. `Socket.run`'s callback decodes the read's frames and
- *   offers each to the connection's `Queue`; one fiber per connection takes them in order, runs the
- *   handler Effect per message and writes each reply with the socket's `writer`.
- * - `batched`: the most favourable shape. The callback decodes the read's frames and answers them
- *   all into one buffer, written with one `write` Effect per read (Socket.run forks it; as it starts
- *   writing at once, replies keep their order).
+ * - `message` (default): the idiomatic shape. The handler Effect runs per message, and each reply is
+ *   written with the writer's `write` as it comes.
+ * - `batched`: the most favourable shape. Every frame of a pulled batch is answered into one buffer,
+ *   written with one `write` per batch.
  *
- * `PORT=7000 node --import tsx bench/servers/platform-node.ts` or `bun bench/servers/platform-node.ts`.
+ * `PORT=7000 node --import tsx bench/servers/effect-socket.ts` or `bun bench/servers/effect-socket.ts`.
  */
 import { NodeSocketServer } from "@effect/platform-node"
-import type * as Socket from "@effect/platform/Socket"
-import { Effect, Queue } from "effect"
+import { Effect } from "effect"
+import * as Socket from "effect/socket/Socket"
 import { Buffer } from "node:buffer"
 import process from "node:process"
 
@@ -79,49 +78,49 @@ const encode = (payload: Uint8Array): Uint8Array => {
 
 const perMessage = (socket: Socket.Socket) =>
   Effect.gen(function* () {
-    const write = yield* socket.writer
-    const inbox = yield* Queue.unbounded<Uint8Array>()
-    yield* Effect.forkScoped(
-      Effect.forever(
-        Effect.gen(function* () {
-          const payload = yield* Queue.take(inbox)
-          const reply = yield* handler(payload)
-          yield* write(encode(reply))
-        })
-      )
-    )
+    const { write } = yield* socket.writer
+    const pull = yield* Socket.readerBytes(socket)
     const decode = makeDecoder()
-    yield* socket.run((data: Uint8Array) => {
-      // The frame outlives the read buffer: copy it.
-      decode(data, (buf, start, end) =>
-        Queue.unsafeOffer(inbox, Uint8Array.prototype.slice.call(buf, start + HEADER, end)))
-    })
-  }).pipe(Effect.scoped)
+    const payloads: Array<Uint8Array> = []
+    while (true) {
+      for (const data of yield* pull) {
+        // Frames outlive the read buffer: copy them.
+        decode(data, (buf, start, end) => payloads.push(Uint8Array.prototype.slice.call(buf, start + HEADER, end)))
+      }
+      for (const payload of payloads.splice(0)) {
+        const reply = yield* handler(payload)
+        yield* write(encode(reply))
+      }
+    }
+  }).pipe(Effect.scoped, Effect.ignore)
 
 const batched = (socket: Socket.Socket) =>
   Effect.gen(function* () {
-    const write = yield* socket.writer
+    const { write } = yield* socket.writer
+    const pull = yield* Socket.readerBytes(socket)
     const decode = makeDecoder()
-    yield* socket.run((data: Uint8Array) => {
+    while (true) {
       let out: Buffer | undefined
       let o = 0
-      decode(data, (buf, start, end) => {
-        out ??= Buffer.allocUnsafe(data.byteLength + HEADER + (end - start))
-        if (o + end - start > out.length) {
-          const grown = Buffer.allocUnsafe(2 * (o + end - start))
-          out.copy(grown, 0, 0, o)
-          out = grown
-        }
-        buf.copy(out, o, start, end)
-        o += end - start
-      })
-      return out === undefined ? undefined : write(out.subarray(0, o))
-    })
-  }).pipe(Effect.scoped)
+      for (const data of yield* pull) {
+        decode(data, (buf, start, end) => {
+          out ??= Buffer.allocUnsafe(data.byteLength + HEADER + (end - start))
+          if (o + end - start > out.length) {
+            const grown = Buffer.allocUnsafe(2 * (o + end - start))
+            out.copy(grown, 0, 0, o)
+            out = grown
+          }
+          buf.copy(out, o, start, end)
+          o += end - start
+        })
+      }
+      if (out !== undefined) yield* write(out.subarray(0, o))
+    }
+  }).pipe(Effect.scoped, Effect.ignore)
 
 const main = Effect.gen(function* () {
   const server = yield* NodeSocketServer.make({ host, port })
-  yield* Effect.log(`@effect/platform NodeSocketServer echo server (${style}) listening on ${host}:${port}`)
+  yield* Effect.log(`effect/socket SocketServer echo server (${style}) listening on ${host}:${port}`)
   return yield* server.run(style === "message" ? perMessage : batched)
 })
 
