@@ -1108,7 +1108,7 @@ const renderReadme = (report: Report, previous: string | undefined): string => {
   lines.push("")
   lines.push(renderHeadline(report))
   lines.push("")
-  lines.push("## Targets (issue 4)")
+  lines.push("## Targets")
   lines.push("")
   lines.push("| target | measured | met |")
   lines.push("|---|---|---|")
