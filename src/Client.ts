@@ -3,8 +3,13 @@
  * requests: in order (`"fifo"`, for protocols without ids such as RESP or HTTP/1.1 pipelining), or
  * by an id carried in each message, so that many calls can be in flight and answered in any order.
  *
- * When the connection drops, calls in flight fail with `ConnectionClosed`; with a `reconnect`
- * schedule the client connects again and later calls wait for it (up to `connectTimeout`).
+ * A message that answers no request is a server push: with FIFO correlation, `isPush` tells such
+ * messages apart (a chat line from another user is not the reply to the oldest request), and
+ * `onPush` receives them.
+ *
+ * When the connection drops, calls in flight fail with `ConnectionClosed`, whose `cause` says why
+ * (the decode error, the peer's close, the time-out); with a `reconnect` schedule the client
+ * connects again and later calls wait for it (up to `connectTimeout`).
  *
  * @example
  * ```ts
@@ -33,10 +38,11 @@ import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type * as Codec from "./Codec.ts"
-import { ConnectionClosed, ConnectTimeout, RequestTimeout, type TransportError } from "./Errors.ts"
+import { ConnectionClosed, ConnectTimeout, DuplicateRequestId, RequestTimeout, type TransportError } from "./Errors.ts"
 import type * as Frame from "./Frame.ts"
 import * as Handler from "./Handler.ts"
-import * as internal from "./internal/session.ts"
+import * as lifecycle from "./internal/lifecycle.ts"
+import { limitsOf, Sweeper } from "./internal/sweeper.ts"
 import * as Pipeline from "./Pipeline.ts"
 import type * as Session from "./Session.ts"
 import * as Transport from "./Transport.ts"
@@ -47,7 +53,7 @@ import * as Transport from "./Transport.ts"
  * @since 0.1.0
  * @category errors
  */
-export type RequestError = Session.SendError | ConnectionClosed | RequestTimeout | ConnectTimeout
+export type RequestError = Session.SendError | ConnectionClosed | RequestTimeout | ConnectTimeout | DuplicateRequestId
 
 /**
  * A connected client.
@@ -81,12 +87,19 @@ export interface Options<Req, Res, DE, EE> extends Transport.ConnectOptions, Ses
   readonly codec: Codec.Codec<Uint8Array, Res, Req, DE, EE>
   /**
    * How replies find their request: `"fifo"` (the default: replies come in request order) or the
-   * id each message carries.
+   * id each message carries. Two calls in flight with the same id: the second fails with
+   * `DuplicateRequestId`.
    */
   readonly correlate?:
     | "fifo"
     | { readonly request: (request: Req) => unknown; readonly response: (response: Res) => unknown }
     | undefined
+  /**
+   * Which messages are server pushes rather than replies (RESP3 push frames, pub/sub messages, a
+   * chat line from another user): they go to `onPush` and never complete a call. Default: with
+   * `"fifo"`, every message is a reply while a call waits; by id, a message whose id no call has.
+   */
+  readonly isPush?: ((message: Res) => boolean) | undefined
   /** Messages that answer no request (server push). Default: logged and dropped. */
   readonly onPush?: ((message: Res) => Effect.Effect<void>) | undefined
   readonly transport?: Transport.Transport | undefined
@@ -116,6 +129,21 @@ const settle = <Res>(call: Call<Res>, result: Effect.Effect<Res, RequestError>):
 
 const ignore = (): void => {}
 
+/** Why a connection ended, in words, for the calls it fails. */
+const describe = (reason: Session.CloseReason | undefined): string => {
+  switch (reason?._tag) {
+    case "PeerClosed":
+      return "the server closed the connection"
+    case "Closed":
+    case "Shutdown":
+      return "the client closed the connection"
+    case "Failed":
+      return "the connection failed"
+    default:
+      return "the connection was closed"
+  }
+}
+
 /**
  * Connects (failing if the first attempt fails) and keeps the connection until the scope closes.
  *
@@ -127,8 +155,8 @@ export const make = <Req, Res, DE, EE>(
 ): Effect.Effect<Client<Req, Res>, TransportError | ConnectTimeout, Scope.Scope> =>
   Effect.gen(function* () {
     const transport = options.transport ?? (yield* Transport.current)
-    const limits = internal.limitsOf(options)
-    const sweeper = new internal.Sweeper(limits)
+    const limits = limitsOf(options)
+    const sweeper = new Sweeper(limits)
     yield* Effect.forkScoped(sweeper.run)
     const connectMillis = Duration.toMillis(Duration.fromInputUnsafe(options.connectTimeout ?? Duration.seconds(10)))
     const requestTimeout = options.requestTimeout ?? Duration.seconds(30)
@@ -136,17 +164,25 @@ export const make = <Req, Res, DE, EE>(
       Transport.makeAddress(options.host ?? "127.0.0.1", options.port, options.path)
     )
     const correlate = options.correlate ?? "fifo"
+    const isPush = options.isPush
     const fifo: Array<Call<Res>> = []
     const byId = new Map<unknown, Call<Res>>()
-    let current: internal.SessionImpl<Req, void> | undefined
+    let current: lifecycle.Handle<Req, void> | undefined
     let ready = Deferred.makeUnsafe<void>()
     let closed = false
 
-    const onResponse = (message: Res): Array<never> => {
+    const push = (message: Res): void => {
+      if (options.onPush !== undefined) Effect.runFork(options.onPush(message))
+      else Effect.runFork(Effect.logDebug(`${target}: a message that answers no request was dropped`))
+    }
+    const onMessage = (message: Res): Array<never> => {
+      if (isPush !== undefined && isPush(message)) {
+        push(message)
+        return []
+      }
       const call = correlate === "fifo" ? fifo.shift() : takeById(correlate.response(message))
       if (call !== undefined) settle(call, Effect.succeed(message))
-      else if (options.onPush !== undefined) Effect.runFork(options.onPush(message))
-      else Effect.runFork(Effect.logDebug(`${target}: a reply that answers no request was dropped`))
+      else push(message)
       return []
     }
     const takeById = (id: unknown): Call<Res> | undefined => {
@@ -154,8 +190,12 @@ export const make = <Req, Res, DE, EE>(
       if (call !== undefined) byId.delete(id)
       return call
     }
-    const failAll = (reason: string) => {
-      const error = new ConnectionClosed({ remoteAddress: target, reason })
+    const failAll = (reason: string, cause?: unknown) => {
+      const error = new ConnectionClosed({
+        remoteAddress: target,
+        reason,
+        ...(cause !== undefined ? { cause } : {})
+      })
       const failed = Effect.fail(error)
       // Forget every call before settling any: a caller resumes synchronously, and must see none in flight.
       const calls = [...fifo.splice(0), ...byId.values()]
@@ -166,7 +206,7 @@ export const make = <Req, Res, DE, EE>(
     const pipeline = Pipeline.make({
       framer: options.framer,
       codec: options.codec,
-      handler: Handler.syncMany(onResponse)
+      handler: Handler.syncMany(onMessage)
     })
 
     const connect = transport.connect(options).pipe(
@@ -178,19 +218,20 @@ export const make = <Req, Res, DE, EE>(
 
     /** Runs one connection to its end. */
     const runConnection = (connection: Transport.Connection) =>
-      internal.run<Res, Req, unknown, never, void, never, never>(connection, {
+      lifecycle.run<Res, Req, unknown, never, void, never, never>(connection, {
         pipeline,
         hooks: {},
         limits,
         sweeper,
         prefix: "c",
-        onBegin: (session) => {
-          current = session as unknown as internal.SessionImpl<Req, void>
+        pool: undefined,
+        onOpened: (session) => {
+          current = session
           Deferred.doneUnsafe(ready, Exit.void)
         },
-        // As soon as the session ends, not once its socket has closed (up to `closeTimeout` later):
+        // As soon as the session finishes, not once its socket has closed (up to `closeTimeout` later):
         // until then `session()` would find it closed and `ready` already done, and spin.
-        onEnd: (session) => dropped(session as unknown as internal.SessionImpl<Req, void>)
+        onFinish: (session) => dropped(session)
       }).pipe(
         Effect.ensuring(Effect.sync(() => {
           if (current !== undefined) dropped(current)
@@ -199,13 +240,14 @@ export const make = <Req, Res, DE, EE>(
       )
 
     /** The connection of `session` is gone: calls in flight fail, later calls wait for the next one. */
-    const dropped = (session: internal.SessionImpl<Req, void>): void => {
+    const dropped = (session: lifecycle.Handle<Req, void>): void => {
       if (current !== session) return
       current = undefined
       // Without `reconnect` the client stops with its connection.
       if (options.reconnect === undefined) closed = true
       else ready = Deferred.makeUnsafe<void>()
-      failAll("the connection was closed")
+      const reason = session.reason
+      failAll(describe(reason), reason?._tag === "Failed" ? reason.error : undefined)
     }
 
     const first = yield* connect
@@ -230,10 +272,10 @@ export const make = <Req, Res, DE, EE>(
       )
     )
     yield* Effect.addFinalizer(() => Fiber.interrupt(loopFiber))
-    // Wait for the first session to start.
+    // Wait for the first session to open.
     yield* Deferred.await(ready)
 
-    const session = (): Effect.Effect<internal.SessionImpl<Req, void>, ConnectTimeout | ConnectionClosed> => {
+    const session = (): Effect.Effect<lifecycle.Handle<Req, void>, ConnectTimeout | ConnectionClosed> => {
       const now = current
       if (now !== undefined && now.isOpen) return Effect.succeed(now)
       if (closed) return Effect.fail(new ConnectionClosed({ remoteAddress: target, reason: "the client stopped" }))
@@ -257,11 +299,15 @@ export const make = <Req, Res, DE, EE>(
           const call: Call<Res> = { resume, timer: undefined }
           const id = correlate === "fifo" ? undefined : correlate.request(message)
           if (correlate === "fifo") fifo.push(call)
-          else byId.set(id, call)
-          const sent = s.sendUnsafe(message)
-          if (Exit.isExit(sent) && Exit.isFailure(sent)) {
+          else if (byId.has(id)) {
+            resume(Effect.fail(new DuplicateRequestId({ address: target, id })))
+            return
+          } else byId.set(id, call)
+          const refused = s.sendNow(message)
+          if (refused !== undefined) {
             forget(call, id)
-            settle(call, sent as unknown as Effect.Effect<never, Session.SendError>)
+            if (correlate === "fifo") fifo.splice(fifo.indexOf(call), 1)
+            settle(call, Effect.fail(refused))
             return
           }
           const timeoutMillis = callOptions?.timeout === undefined
@@ -286,7 +332,11 @@ export const make = <Req, Res, DE, EE>(
 
     return {
       request,
-      send: (message) => Effect.flatMap(session(), (s) => s.sendUnsafe(message)),
+      send: (message) =>
+        Effect.flatMap(session(), (s) => {
+          const refused = s.sendNow(message)
+          return refused === undefined ? Effect.void : Effect.fail(refused)
+        }),
       get connected() {
         return current !== undefined && current.isOpen
       },

@@ -31,6 +31,9 @@ const ConnectionClosedBase: ReturnType<typeof Data.TaggedError<"ConnectionClosed
 const TransportErrorBase: ReturnType<typeof Data.TaggedError<"TransportError">> = Data.TaggedError("TransportError")
 const ConnectTimeoutBase: ReturnType<typeof Data.TaggedError<"ConnectTimeout">> = Data.TaggedError("ConnectTimeout")
 const RequestTimeoutBase: ReturnType<typeof Data.TaggedError<"RequestTimeout">> = Data.TaggedError("RequestTimeout")
+const DuplicateRequestIdBase: ReturnType<typeof Data.TaggedError<"DuplicateRequestId">> = Data.TaggedError(
+  "DuplicateRequestId"
+)
 
 /**
  * A frame announced (or accumulated) more bytes than the framer's `maxFrameLength`.
@@ -226,7 +229,9 @@ export class OutboundOverflow extends OutboundOverflowBase<{
 }
 
 /**
- * The connection is closed (or closed while a call was in flight).
+ * The connection is closed (or closed while a call was in flight). `reason` says why in words;
+ * `cause`, when the connection ended with an error, is that error: the frame or packet error, the
+ * time-out, the transport's failure.
  *
  * @since 0.1.0
  * @category errors
@@ -234,9 +239,14 @@ export class OutboundOverflow extends OutboundOverflowBase<{
 export class ConnectionClosed extends ConnectionClosedBase<{
   readonly remoteAddress: string
   readonly reason: string
+  readonly cause?: unknown
 }> {
   override get message(): string {
-    return `connection to ${this.remoteAddress} closed: ${this.reason}`
+    const cause = this.cause
+    const detail = cause === undefined
+      ? ""
+      : `: ${cause instanceof Error ? cause.message : typeof cause === "string" ? cause : String(cause)}`
+    return `connection to ${this.remoteAddress} closed: ${this.reason}${detail}`
   }
 }
 
@@ -287,3 +297,28 @@ export class RequestTimeout extends RequestTimeoutBase<{
     return `request to ${this.address} got no reply within ${this.timeoutMillis} ms`
   }
 }
+
+/**
+ * A request carried an id that a call still waiting for its reply already uses: the request was not
+ * sent, and the earlier call goes on.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DuplicateRequestId extends DuplicateRequestIdBase<{
+  readonly address: string
+  readonly id: unknown
+}> {
+  override get message(): string {
+    return `request to ${this.address}: id ${String(this.id)} is already in flight; the request was not sent`
+  }
+}
+
+/**
+ * What sending a message to a peer can fail with: the session has ended, its outbound bytes are over
+ * `maxOutboundBytes`, or the message cannot be encoded.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type SendError = ConnectionClosed | OutboundOverflow | PacketEncodeError | FrameError

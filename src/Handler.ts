@@ -10,6 +10,9 @@
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
+import * as Stream from "effect/Stream"
+import type { SendError } from "./Errors.ts"
+import { SpecKey, specOf } from "./internal/handler.ts"
 import { runGenerator } from "./internal/inline.ts"
 
 /**
@@ -25,14 +28,43 @@ export const TypeId: unique symbol = Symbol.for("sluice/Handler")
 export type TypeId = typeof TypeId
 
 /**
- * What a handler sees of the connection a message came from.
+ * What a handler sees of where its message came from, and what it may do there. In a server or a
+ * client this is the connection's `Session.Session` (which adds the addresses and byte counts); under
+ * `Pipeline.transform`, with no socket, it is a stream's context: id `"stream"`, the `state` given to
+ * `transform`, `send` into the output stream, and `close` to end it.
+ *
+ * A handler types its second parameter with what it needs, `Session.Session<Out, S>` or
+ * `Handler.Context<Out, S>`; a pipeline then runs only where that is what its handlers get.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Context {
+export interface Context<in out Out = unknown, in out S = unknown> {
   /** The connection's id (`"stream"` for a pipeline run over an in-memory stream). */
   readonly id: string
+  /** Per-connection state, as `onOpen` returned it (or as given to `transform`); handlers may replace it. */
+  state: S
+  /**
+   * Encodes a message and queues it for the peer. Sent while a message is handled, it goes out after
+   * the replies to the messages before that one, and before that message's own reply; sent from
+   * anywhere else (a broadcast), it goes out between replies, never inside one. Fails with
+   * `OutboundOverflow` when `maxOutboundBytes` are queued.
+   */
+  send(message: Out): Effect.Effect<void, SendError>
+  /**
+   * `send`, but when the outbound bytes are over the high-water mark it waits until they drain to
+   * the low-water mark instead of failing: a broadcaster (or a handler streaming a large reply) slows
+   * down to the peer's pace.
+   */
+  sendWait(message: Out): Effect.Effect<void, SendError>
+  /**
+   * Ends the session. From a handler (or a recovery): every reply up to and including this
+   * message's is written, later messages are not handled (under `concurrent(n)`, handlers already
+   * running for later messages are interrupted), then the connection closes (FIN). From anywhere
+   * else: reading stops, handlers still running are interrupted, what is queued is written, then
+   * the connection closes.
+   */
+  readonly close: Effect.Effect<void>
 }
 
 /**
@@ -46,19 +78,21 @@ export type Concurrency =
   | { readonly _tag: "Concurrent"; readonly limit: number; readonly ordered: boolean }
 
 /**
+ * Handles each message `In` of a connection, answering with `Out`, failing with `E`, needing `R`, and
+ * seeing its connection as `C` (`Context`, `Session.Session`, or `unknown` when it does not look).
+ *
  * @since 0.1.0
  * @category models
  */
-export interface Handler<in In, out Out, out E = never, out R = never> extends Pipeable {
+export interface Handler<in In, out Out, out E = never, out R = never, in C = unknown> extends Pipeable {
   readonly [TypeId]: TypeId
-  /** `"sync"`: `run` returns the reply itself; `"effect"`: `run` returns an Effect of it. */
-  readonly kind: "sync" | "effect"
-  /** Whether `run` yields an iterable of replies (zero, one or many) rather than one reply. */
-  readonly many: boolean
-  readonly run: (message: In, context: Context) => unknown
   readonly concurrency: Concurrency
-  /** Phantom: the reply, error and requirement types. */
-  readonly _types?: (_: never) => { readonly out: Out; readonly error: E; readonly requirements: R }
+  /** Phantom: the message, reply, error, requirement and context types. */
+  readonly _types?: (_: { readonly in: In; readonly context: C }) => {
+    readonly out: Out
+    readonly error: E
+    readonly requirements: R
+  }
 }
 
 /**
@@ -69,7 +103,7 @@ export declare namespace Handler {
    * @since 0.1.0
    */
   // deno-lint-ignore no-explicit-any
-  export type Any = Handler<any, any, any, any>
+  export type Any = Handler<any, any, any, any, any>
 }
 
 const Proto = {
@@ -81,17 +115,15 @@ const Proto = {
 
 const sequentialConcurrency: Concurrency = { _tag: "Sequential" }
 
-const make = <In, Out, E, R>(
+const make = <In, Out, E, R, C>(
   kind: "sync" | "effect",
   many: boolean,
-  run: (message: In, context: Context) => unknown,
+  run: (message: In, context: C) => unknown,
   concurrency: Concurrency
-): Handler<In, Out, E, R> => {
+): Handler<In, Out, E, R, C> => {
   const handler = Object.create(Proto)
-  handler.kind = kind
-  handler.many = many
-  handler.run = run
   handler.concurrency = concurrency
+  handler[SpecKey] = { kind, many, run }
   return handler
 }
 
@@ -109,7 +141,7 @@ const make = <In, Out, E, R>(
  * @since 0.1.0
  * @category constructors
  */
-export const sync = <In, Out>(f: (message: In, context: Context) => Out): Handler<In, Out> =>
+export const sync = <In, Out, C = unknown>(f: (message: In, context: C) => Out): Handler<In, Out, never, never, C> =>
   make("sync", false, f, sequentialConcurrency)
 
 /**
@@ -118,8 +150,9 @@ export const sync = <In, Out>(f: (message: In, context: Context) => Out): Handle
  * @since 0.1.0
  * @category constructors
  */
-export const syncMany = <In, Out>(f: (message: In, context: Context) => Iterable<Out>): Handler<In, Out> =>
-  make("sync", true, f, sequentialConcurrency)
+export const syncMany = <In, Out, C = unknown>(
+  f: (message: In, context: C) => Iterable<Out>
+): Handler<In, Out, never, never, C> => make("sync", true, f, sequentialConcurrency)
 
 /**
  * An Effect handler that answers each message with one reply. Its typed error `E` reaches the
@@ -137,9 +170,9 @@ export const syncMany = <In, Out>(f: (message: In, context: Context) => Iterable
  * @since 0.1.0
  * @category constructors
  */
-export const effect = <In, Out, E = never, R = never>(
-  f: (message: In, context: Context) => Effect.Effect<Out, E, R>
-): Handler<In, Out, E, R> => make("effect", false, f, sequentialConcurrency)
+export const effect = <In, Out, E = never, R = never, C = unknown>(
+  f: (message: In, context: C) => Effect.Effect<Out, E, R>
+): Handler<In, Out, E, R, C> => make("effect", false, f, sequentialConcurrency)
 
 /**
  * What a handler written as a generator may `yield*`: any Effect, as with `Effect.gen`.
@@ -193,15 +226,10 @@ export type GenContext<Y> = [Y] extends [never] ? never
  * @since 0.1.0
  * @category constructors
  */
-export const gen = <In, Y extends Yieldable, Out>(
-  f: (message: In, context: Context) => Generator<Y, Out, never>
-): Handler<In, Out, GenError<Y>, GenContext<Y>> =>
-  make(
-    "effect",
-    false,
-    (message: In, context: Context) => runGenerator(f(message, context)),
-    sequentialConcurrency
-  )
+export const gen = <In, Y extends Yieldable, Out, C = unknown>(
+  f: (message: In, context: C) => Generator<Y, Out, never>
+): Handler<In, Out, GenError<Y>, GenContext<Y>, C> =>
+  make("effect", false, (message: In, context: C) => runGenerator(f(message, context)), sequentialConcurrency)
 
 /**
  * An Effect handler that answers each message with zero, one or many replies.
@@ -209,9 +237,45 @@ export const gen = <In, Y extends Yieldable, Out>(
  * @since 0.1.0
  * @category constructors
  */
-export const effectMany = <In, Out, E = never, R = never>(
-  f: (message: In, context: Context) => Effect.Effect<Iterable<Out>, E, R>
-): Handler<In, Out, E, R> => make("effect", true, f, sequentialConcurrency)
+export const effectMany = <In, Out, E = never, R = never, C = unknown>(
+  f: (message: In, context: C) => Effect.Effect<Iterable<Out>, E, R>
+): Handler<In, Out, E, R, C> => make("effect", true, f, sequentialConcurrency)
+
+const noReplies: ReadonlyArray<never> = []
+
+/**
+ * A handler that answers each message with a `Stream` of replies: an HTTP chunked body, a large
+ * result set, a file. The stream's elements are written in order, before the reply to the next
+ * message, and pulled only as fast as the peer reads: while the outbound bytes are over the
+ * high-water mark, pulling stops (and so does reading from the peer) until they drain to the
+ * low-water mark. When the session ends first (the peer goes away), the stream is interrupted and
+ * its finalizers run.
+ *
+ * @example
+ * ```ts
+ * import { Handler } from "sluice"
+ * import { Stream } from "effect"
+ *
+ * // Every request is answered with the numbers 1 to n, one message each.
+ * const count = Handler.stream((n: number) => Stream.range(1, n))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const stream = <In, Out, E = never, R = never, C = unknown>(
+  f: (message: In, context: C) => Stream.Stream<Out, E, R>
+): Handler<In, Out, E, R, C> =>
+  make(
+    "effect",
+    true,
+    (message: In, context: C) =>
+      Effect.as(
+        Stream.runForEach(f(message, context), (reply) => (context as unknown as Context<Out>).sendWait(reply)),
+        noReplies
+      ),
+    sequentialConcurrency
+  )
 
 /**
  * Runs up to `limit` messages of one connection at once. Replies keep request order unless
@@ -226,21 +290,22 @@ export const concurrent: {
   (
     limit: number,
     options?: { readonly ordered?: boolean | undefined }
-  ): <In, Out, E, R>(self: Handler<In, Out, E, R>) => Handler<In, Out, E, R>
-  <In, Out, E, R>(
-    self: Handler<In, Out, E, R>,
+  ): <In, Out, E, R, C>(self: Handler<In, Out, E, R, C>) => Handler<In, Out, E, R, C>
+  <In, Out, E, R, C>(
+    self: Handler<In, Out, E, R, C>,
     limit: number,
     options?: { readonly ordered?: boolean | undefined }
-  ): Handler<In, Out, E, R>
+  ): Handler<In, Out, E, R, C>
 } = dual(
   (args) => isHandler(args[0]),
-  <In, Out, E, R>(
-    self: Handler<In, Out, E, R>,
+  <In, Out, E, R, C>(
+    self: Handler<In, Out, E, R, C>,
     limit: number,
     options?: { readonly ordered?: boolean | undefined }
-  ): Handler<In, Out, E, R> => {
+  ): Handler<In, Out, E, R, C> => {
     if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`concurrency limit must be >= 1, got ${limit}`)
-    return make(self.kind, self.many, self.run, { _tag: "Concurrent", limit, ordered: options?.ordered ?? true })
+    const spec = specOf(self)
+    return make(spec.kind, spec.many, spec.run, { _tag: "Concurrent", limit, ordered: options?.ordered ?? true })
   }
 )
 
@@ -250,8 +315,10 @@ export const concurrent: {
  * @since 0.1.0
  * @category combinators
  */
-export const sequential = <In, Out, E, R>(self: Handler<In, Out, E, R>): Handler<In, Out, E, R> =>
-  make(self.kind, self.many, self.run, sequentialConcurrency)
+export const sequential = <In, Out, E, R, C>(self: Handler<In, Out, E, R, C>): Handler<In, Out, E, R, C> => {
+  const spec = specOf(self)
+  return make(spec.kind, spec.many, spec.run, sequentialConcurrency)
+}
 
 /**
  * @since 0.1.0

@@ -6,8 +6,9 @@
  * ```
  *
  * Its error type is the union of its stages' errors. Frame errors always end the connection (the
- * byte stream can no longer be trusted); any other error ends it too unless `catchTag` turns it
- * into a reply, after which the connection carries on.
+ * byte stream can no longer be trusted), after one last reply where `onFrameError` gives one; any
+ * other error ends it too unless `catchTag` turns it into a reply, after which the connection
+ * carries on.
  *
  * The core is a synchronous push engine (`engine`): feed it a chunk and it returns the reply bytes
  * for that chunk, or an Effect when a handler really suspends. Transports drive it from their I/O
@@ -27,20 +28,22 @@
  * @since 0.1.0
  */
 import type * as Cause from "effect/Cause"
-import type * as Duration from "effect/Duration"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { dual } from "effect/Function"
-import * as Queue from "effect/Queue"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
-import type * as Scope from "effect/Scope"
+import * as Queue from "effect/Queue"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type * as Bytes from "./Bytes.ts"
 import type * as Codec from "./Codec.ts"
 import type { FrameError, HandlerError } from "./Errors.ts"
 import type * as Frame from "./Frame.ts"
 import type * as Handler from "./Handler.ts"
-import { Engine as EngineImpl, type Recover, type Step } from "./internal/engine.ts"
+import { type Host, type LastReply, makeEngine, type Recover } from "./internal/engine/index.ts"
+import { engineSpec, type Recovery, RecoveryKey, recoveryOf } from "./internal/pipeline.ts"
 
 /**
  * @since 0.1.0
@@ -56,20 +59,19 @@ export type TypeId = typeof TypeId
 
 /**
  * A protocol stack from bytes to a handler and back. `In` is what the handler receives, `Out` what
- * it answers, `E` the union of every stage's error, `R` what the handler needs.
+ * it answers, `E` the union of every stage's error, `R` what the handler needs, and `C` what its
+ * handlers need to see of their connection (`Handler.Context`, `Session.Session`, or `unknown`).
  *
  * @since 0.1.0
  * @category models
  */
-export interface Pipeline<in out In, in out Out, out E = never, out R = never> extends Pipeable {
+export interface Pipeline<in out In, in out Out, out E = never, out R = never, in C = unknown> extends Pipeable {
   readonly [TypeId]: TypeId
   readonly framer: Frame.Framer
   // deno-lint-ignore no-explicit-any
   readonly codec: Codec.Codec<Uint8Array, In, Out, any, any>
   // deno-lint-ignore no-explicit-any
-  readonly handler: Handler.Handler<In, Out, any, R>
-  /** The recoveries added by `catchTag`, as one function. */
-  readonly recover: Recover | undefined
+  readonly handler: Handler.Handler<In, Out, any, R, C>
   /** Phantom: the error type. */
   readonly _E?: (_: never) => E
 }
@@ -82,7 +84,7 @@ export declare namespace Pipeline {
    * @since 0.1.0
    */
   // deno-lint-ignore no-explicit-any
-  export type Any = Pipeline<any, any, any, any>
+  export type Any = Pipeline<any, any, any, any, any>
 }
 
 const Proto = {
@@ -92,19 +94,19 @@ const Proto = {
   }
 }
 
-const build = <In, Out, E, R>(
+const build = <In, Out, E, R, C>(
   framer: Frame.Framer,
   // deno-lint-ignore no-explicit-any
   codec: Codec.Codec<Uint8Array, In, Out, any, any>,
   // deno-lint-ignore no-explicit-any
-  handler: Handler.Handler<In, Out, any, R>,
-  recover: Recover | undefined
-): Pipeline<In, Out, E, R> => {
+  handler: Handler.Handler<In, Out, any, R, C>,
+  recovery: Recovery
+): Pipeline<In, Out, E, R, C> => {
   const pipeline = Object.create(Proto)
   pipeline.framer = framer
   pipeline.codec = codec
   pipeline.handler = handler
-  pipeline.recover = recover
+  pipeline[RecoveryKey] = recovery
   return pipeline
 }
 
@@ -114,12 +116,12 @@ const build = <In, Out, E, R>(
  * @since 0.1.0
  * @category constructors
  */
-export const make = <In, Out, DE, EE, HE, R>(options: {
+export const make = <In, Out, DE, EE, HE, R, C>(options: {
   readonly framer: Frame.Framer
   readonly codec: Codec.Codec<Uint8Array, In, Out, DE, EE>
-  readonly handler: Handler.Handler<In, Out, HE, R>
-}): Pipeline<In, Out, FrameError | DE | EE | HE | HandlerError, R> =>
-  build(options.framer, options.codec, options.handler, undefined)
+  readonly handler: Handler.Handler<In, Out, HE, R, C>
+}): Pipeline<In, Out, FrameError | DE | EE | HE | HandlerError, R, C> =>
+  build(options.framer, options.codec, options.handler, { recover: undefined, lastReply: undefined })
 
 /**
  * The tags of errors that a pipeline may recover from: all but the frame errors, after which the
@@ -134,7 +136,9 @@ export type RecoverableTag<E> = E extends { readonly _tag: infer K extends strin
 
 /**
  * Turns errors with the given tag into a reply; the connection then carries on. The recovery runs
- * per failed message, in its place: replies keep their order.
+ * per failed message, in its place: replies keep their order. It gets the error, the message that
+ * failed (`undefined` when there is none: a packet that could not be decoded) and the handler's
+ * context, so that it can answer with the message's id, or `close` after its reply.
  *
  * @example
  * ```ts
@@ -151,28 +155,69 @@ export type RecoverableTag<E> = E extends { readonly _tag: infer K extends strin
  * @category error handling
  */
 export const catchTag: {
-  <E, K extends RecoverableTag<E>, Out, E2, R2>(
+  <E, K extends RecoverableTag<E>, In, Out, C, E2, R2>(
     tag: K,
-    f: (error: Extract<E, { readonly _tag: K }>) => Effect.Effect<Out, E2, R2>
-  ): <In, R>(self: Pipeline<In, Out, E, R>) => Pipeline<In, Out, Exclude<E, { readonly _tag: K }> | E2, R | R2>
-  <In, Out, E, R, K extends RecoverableTag<E>, E2, R2>(
-    self: Pipeline<In, Out, E, R>,
+    f: (error: Extract<E, { readonly _tag: K }>, request: In | undefined, context: C) => Effect.Effect<Out, E2, R2>
+  ): <R>(self: Pipeline<In, Out, E, R, C>) => Pipeline<In, Out, Exclude<E, { readonly _tag: K }> | E2, R | R2, C>
+  <In, Out, E, R, C, K extends RecoverableTag<E>, E2, R2>(
+    self: Pipeline<In, Out, E, R, C>,
     tag: K,
-    f: (error: Extract<E, { readonly _tag: K }>) => Effect.Effect<Out, E2, R2>
-  ): Pipeline<In, Out, Exclude<E, { readonly _tag: K }> | E2, R | R2>
-} = dual(3, <In, Out, E, R, K extends RecoverableTag<E>, E2, R2>(
-  self: Pipeline<In, Out, E, R>,
+    f: (error: Extract<E, { readonly _tag: K }>, request: In | undefined, context: C) => Effect.Effect<Out, E2, R2>
+  ): Pipeline<In, Out, Exclude<E, { readonly _tag: K }> | E2, R | R2, C>
+} = dual(3, <In, Out, E, R, C, K extends RecoverableTag<E>, E2, R2>(
+  self: Pipeline<In, Out, E, R, C>,
   tag: K,
   // deno-lint-ignore no-explicit-any
-  f: (error: any) => Effect.Effect<Out, E2, R2>
-): Pipeline<In, Out, Exclude<E, { readonly _tag: K }> | E2, R | R2> => {
-  const previous = self.recover
-  const recover: Recover = (error) => {
-    if (typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === tag) return f(error)
-    return previous === undefined ? undefined : previous(error)
+  f: (error: any, request: any, context: any) => Effect.Effect<Out, E2, R2>
+): Pipeline<In, Out, Exclude<E, { readonly _tag: K }> | E2, R | R2, C> => {
+  const recovery = recoveryOf(self)
+  const previous = recovery.recover
+  const recover: Recover = (error, request, context) => {
+    if (typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === tag) {
+      return f(error, request, context)
+    }
+    return previous === undefined ? undefined : previous(error, request, context)
   }
-  return build(self.framer, self.codec, self.handler, recover)
+  return build(self.framer, self.codec, self.handler, { ...recovery, recover })
 })
+
+/**
+ * One last reply to a frame error (bytes that break framing: RESP's `-ERR Protocol error`, HTTP's
+ * 400, 413 or 431), written after the replies to every message before it; then the connection
+ * closes, as it always does after a frame error, and the session ends with that error. A failure
+ * of the reply's Effect leaves the connection to close without it.
+ *
+ * @example
+ * ```ts
+ * import { Frame, Handler, Packet, Pipeline } from "sluice"
+ * import { Effect } from "effect"
+ *
+ * const lines = Pipeline.make({
+ *   framer: Frame.lines({ maxLength: 80 }),
+ *   codec: Packet.utf8,
+ *   handler: Handler.sync((line: string) => `ok ${line}`)
+ * }).pipe(Pipeline.onFrameError((error) => Effect.succeed(`error: ${error.message}`)))
+ * ```
+ *
+ * @since 0.1.0
+ * @category error handling
+ */
+export const onFrameError: {
+  <Out, C, E2, R2>(
+    f: (error: FrameError, context: C) => Effect.Effect<Out, E2, R2>
+  ): <In, E, R>(self: Pipeline<In, Out, E, R, C>) => Pipeline<In, Out, E, R | R2, C>
+  <In, Out, E, R, C, E2, R2>(
+    self: Pipeline<In, Out, E, R, C>,
+    f: (error: FrameError, context: C) => Effect.Effect<Out, E2, R2>
+  ): Pipeline<In, Out, E, R | R2, C>
+} = dual(2, <In, Out, E, R, C, E2, R2>(
+  self: Pipeline<In, Out, E, R, C>,
+  f: (error: FrameError, context: C) => Effect.Effect<Out, E2, R2>
+): Pipeline<In, Out, E, R | R2, C> =>
+  build(self.framer, self.codec, self.handler, {
+    ...recoveryOf(self),
+    lastReply: f as unknown as LastReply
+  }))
 
 /**
  * The push engine of one connection. See the module's documentation.
@@ -184,14 +229,16 @@ export interface Engine<E> {
   /**
    * Feeds one chunk and returns the reply bytes for it (a view, valid until the next call), or an
    * Effect yielding them when a handler suspends; do not push again before it completes. The chunk
-   * must stay unchanged until then. After writing the bytes, check `error`.
+   * must stay unchanged until then. After writing the bytes, check `error` and `closed`.
    */
   push(chunk: Uint8Array): Uint8Array | Effect.Effect<Uint8Array>
-  /** The input ended: reports a partial frame, waits for concurrent handlers, flushes. */
+  /** The input ended: reports a partial frame, waits for handlers still running, flushes. */
   end(): Uint8Array | Effect.Effect<Uint8Array>
   /** The first error not recovered: once set, the connection must end after writing the replies. */
   readonly error: E | undefined
-  /** Messages whose reply is not yet written (concurrent handlers). */
+  /** A handler closed its connection after its reply: nothing after it is handled. */
+  readonly closed: boolean
+  /** Messages read whose reply is not yet written. */
   readonly inFlight: number
   /** Bytes held for a partial frame. */
   readonly buffered: number
@@ -200,72 +247,113 @@ export interface Engine<E> {
 }
 
 /**
+ * The context handlers see under `Pipeline.transform` and `Pipeline.engine`, where there is no
+ * socket: id `"stream"`, the `state` given, `send` and `sendWait` into the output (in order with the
+ * replies), and `close`, which ends the output after the current reply.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StreamContext<Out, S = undefined> = Handler.Context<Out, S>
+
+/**
  * Options of `engine`.
  *
  * @since 0.1.0
  * @category models
  */
-export interface EngineOptions<E> {
-  readonly context?: Handler.Context | undefined
-  /** Replies produced outside `push` (concurrent handlers): written in order, synchronously. */
+export interface EngineOptions<E, S = undefined> {
+  /** The state handlers see in their context. */
+  readonly state?: S | undefined
+  /** Replies produced outside `push` (after a handler suspended, or by `send`), in order. */
   readonly onReply?: ((bytes: Uint8Array) => void) | undefined
-  /** The failure of a concurrent handler, met outside `push`. */
-  readonly onFailure?: ((error: E) => void) | undefined
-  /** Per-message deadline for handlers that suspend; a miss fails with `HandlerTimeout`. */
-  readonly handlerTimeout?: Duration.Input | undefined
-  /** The buffer replies are encoded into (reused; one per connection). */
-  readonly writer?: Bytes.Writer | undefined
-}
-
-class EngineView<E, R> implements Engine<E> {
-  constructor(readonly impl: EngineImpl<R>) {}
-  push(chunk: Uint8Array): Uint8Array | Effect.Effect<Uint8Array> {
-    return this.impl.push(chunk) as Step as Uint8Array | Effect.Effect<Uint8Array>
-  }
-  end(): Uint8Array | Effect.Effect<Uint8Array> {
-    return this.impl.end() as Uint8Array | Effect.Effect<Uint8Array>
-  }
-  get error(): E | undefined {
-    return this.impl.error as E | undefined
-  }
-  get inFlight(): number {
-    return this.impl.inFlight
-  }
-  get buffered(): number {
-    return this.impl.decoder.buffered
-  }
-  interrupt(): Effect.Effect<void> {
-    return this.impl.interrupt()
-  }
+  /** The engine stopped outside `push`: its `error`, or `undefined` after a close. */
+  readonly onStop?: ((error: E | undefined) => void) | undefined
 }
 
 /**
  * A push engine for one connection, living in the current scope: closing it interrupts handlers
- * still running.
+ * still running. Its handlers see a `StreamContext`.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const engine = <In, Out, E, R>(
-  self: Pipeline<In, Out, E, R>,
-  options: EngineOptions<E> = {}
+export const engine = <In, Out, E, R, S = undefined>(
+  self: Pipeline<In, Out, E, R, StreamContext<Out, S>>,
+  options: EngineOptions<E, S> = {}
 ): Effect.Effect<Engine<E>, never, R | Scope.Scope> =>
-  Effect.flatMap(Effect.context<R>(), (context) => {
-    const impl = new EngineImpl<R>(self, {
-      handlerContext: options.context ?? { id: "stream" },
-      context,
-      onReply: options.onReply,
-      onFailure: options.onFailure as ((error: unknown) => void) | undefined,
-      handlerTimeout: options.handlerTimeout,
-      writer: options.writer
+  Effect.flatMap(Effect.context<R | Scope.Scope>(), (context) => {
+    const engine = streamEngine(self, context as Context.Context<unknown>, options, {
+      queuedBytes: () => 0,
+      lowWater: Effect.void
     })
-    return Effect.as(Effect.addFinalizer(() => impl.interrupt()), new EngineView<E, R>(impl))
+    return Effect.as(Effect.addFinalizer(() => engine.interrupt()), engine as unknown as Engine<E>)
   })
+
+/** An engine whose host is a stream (no socket), with its context. */
+const streamEngine = <In, Out, E, R, S>(
+  pipeline: Pipeline<In, Out, E, R, StreamContext<Out, S>>,
+  context: Context.Context<unknown>,
+  options: EngineOptions<E, S>,
+  outbound: { readonly queuedBytes: () => number; readonly lowWater: Effect.Effect<void> }
+) => {
+  let stopped = false
+  const handlerContext = {
+    id: "stream",
+    state: options.state as S,
+    send: (message: Out) => engine.send(message, false),
+    sendWait: (message: Out) => engine.send(message, true),
+    get close() {
+      return engine.close
+    }
+  }
+  const clock = Context.get(context as Context.Context<never>, Clock.Clock)
+  const host: Host = {
+    handlerContext,
+    context,
+    write: (bytes) => options.onReply?.(bytes.slice()),
+    resumed: () => {},
+    stopped: () => {
+      if (stopped) return
+      stopped = true
+      options.onStop?.(engine.error as E | undefined)
+    },
+    closeRequested: () => {
+      if (engine.stopped === undefined) engine.stopped = "closed"
+      host.stopped()
+    },
+    outboundBytes: outbound.queuedBytes,
+    lowWater: outbound.lowWater,
+    highWaterMark: 1024 * 1024,
+    maxOutboundBytes: 16 * 1024 * 1024,
+    canWrite: () => !stopped,
+    sessionId: "stream",
+    remote: "stream",
+    now: () => clock.currentTimeMillisUnsafe(),
+    pool: undefined
+  }
+  const engine = makeEngine(engineSpec(pipeline), host)
+  return engine
+}
+
+/**
+ * Options of `transform`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TransformOptions<S = undefined> {
+  /** The state handlers see in their context. */
+  readonly state?: S | undefined
+  /** A handler that runs in a fiber for longer fails with `HandlerTimeout`. Default: no time-out. */
+  readonly handlerTimeout?: Duration.Input | undefined
+}
 
 /**
  * Runs a pipeline over a stream of byte chunks (one element per read) and yields the reply bytes,
  * one element per batch. Needs no socket: this is how pipelines are tested, and how they run over
- * anything that is a stream of bytes.
+ * anything that is a stream of bytes. Handlers see a `StreamContext`; a handler's `close` ends the
+ * output after its reply.
  *
  * @example
  * ```ts
@@ -284,69 +372,103 @@ export const engine = <In, Out, E, R>(
  * @category running
  */
 export const transform: {
-  <In, Out, E, R>(
-    pipeline: Pipeline<In, Out, E, R>,
-    options?: { readonly handlerTimeout?: Duration.Input | undefined }
+  <In, Out, E, R, S = undefined>(
+    pipeline: Pipeline<In, Out, E, R, StreamContext<Out, S>>,
+    options?: TransformOptions<S>
   ): <E1, R1>(input: Stream.Stream<Uint8Array, E1, R1>) => Stream.Stream<Uint8Array, E | E1, R | R1>
-  <E1, R1, In, Out, E, R>(
+  <E1, R1, In, Out, E, R, S = undefined>(
     input: Stream.Stream<Uint8Array, E1, R1>,
-    pipeline: Pipeline<In, Out, E, R>,
-    options?: { readonly handlerTimeout?: Duration.Input | undefined }
+    pipeline: Pipeline<In, Out, E, R, StreamContext<Out, S>>,
+    options?: TransformOptions<S>
   ): Stream.Stream<Uint8Array, E | E1, R | R1>
 } = dual(
   (args) => Stream.isStream(args[0]),
-  <E1, R1, In, Out, E, R>(
+  <E1, R1, In, Out, E, R, S>(
     input: Stream.Stream<Uint8Array, E1, R1>,
-    pipeline: Pipeline<In, Out, E, R>,
-    options?: { readonly handlerTimeout?: Duration.Input | undefined }
+    pipeline: Pipeline<In, Out, E, R, StreamContext<Out, S>>,
+    options?: TransformOptions<S>
   ): Stream.Stream<Uint8Array, E | E1, R | R1> =>
     Stream.unwrap(Effect.gen(function* () {
       // Bounded: the input is read no further ahead than a few batches of replies.
       const mailbox = yield* Queue.make<Uint8Array, E | E1 | Cause.Done>({ capacity: 16 })
-      // Replies of concurrent handlers arrive outside the producer: when the mailbox is full they
-      // wait here, in order (at most the concurrency limit's worth), until the producer moves them.
+      // Replies written outside the producer (after a handler suspended, sends) wait here, in order,
+      // when the mailbox is full, until the producer moves them; `sendWait` waits for them.
       const overflow: Array<Uint8Array> = []
-      const onReply = (bytes: Uint8Array): void => {
-        const copy = bytes.slice()
-        if (overflow.length > 0 || !Queue.offerUnsafe(mailbox, copy)) overflow.push(copy)
-      }
-      const engine = yield* pipeline.pipe(
-        engine_({
-          onReply,
-          onFailure: (error) => {
-            // After the replies still waiting in `overflow`.
-            Effect.runFork(Effect.andThen(flushOverflow, Queue.fail(mailbox, error)))
-          },
-          handlerTimeout: options?.handlerTimeout
+      let overflowBytes = 0
+      let drained: Array<() => void> = []
+      const flushOverflow: Effect.Effect<void> = Effect.suspend(() => {
+        if (overflow.length === 0) return Effect.void
+        const batch = overflow.splice(0)
+        overflowBytes = 0
+        return Effect.map(Queue.offerAll(mailbox, batch), () => {
+          for (const resume of drained.splice(0)) resume()
         })
-      )
-      const flushOverflow: Effect.Effect<void> = Effect.suspend(() =>
-        overflow.length === 0 ? Effect.void : Effect.asVoid(Queue.offerAll(mailbox, overflow.splice(0)))
-      )
-      const offer = (bytes: Uint8Array): Effect.Effect<void, E> =>
+      })
+      /** Set when the engine stopped by itself (a close, or an error met outside a push). */
+      let finished = false
+      const context = yield* Effect.context<R>()
+      const engine = streamEngine(pipeline, context as Context.Context<unknown>, {
+        state: options?.state,
+        onReply: (bytes) => {
+          if (overflow.length > 0 || !Queue.offerUnsafe(mailbox, bytes)) {
+            overflow.push(bytes)
+            overflowBytes += bytes.length
+          }
+        },
+        onStop: () => {
+          finished = true
+        }
+      }, {
+        queuedBytes: () => overflowBytes,
+        lowWater: Effect.callback<void>((resume) => {
+          if (overflowBytes === 0) return resume(Effect.void)
+          drained.push(() => resume(Effect.void))
+        })
+      })
+      yield* Effect.addFinalizer(() => {
+        drained = []
+        return engine.interrupt()
+      })
+      const handlerMillis = options?.handlerTimeout === undefined ? undefined : toMillis(options.handlerTimeout)
+      if (handlerMillis !== undefined) {
+        // The sweeper of this one stream: no timer per message.
+        const interval = Math.min(Math.max(handlerMillis / 4, 5), 1000)
+        yield* Effect.forkScoped(
+          Effect.forever(
+            Effect.andThen(
+              Effect.sleep(interval),
+              Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => engine.sweep(now, handlerMillis)))
+            )
+          )
+        )
+      }
+      const check = (bytes: Uint8Array): Effect.Effect<boolean, E> =>
         Effect.andThen(
           flushOverflow,
           Effect.suspend(() => {
-            const error = engine.error
             const sent = bytes.length > 0 ? Effect.asVoid(Queue.offer(mailbox, bytes.slice())) : Effect.void
-            return error === undefined ? sent : Effect.andThen(sent, Effect.fail(error as E))
+            const error = engine.error as E | undefined
+            if (error !== undefined) return Effect.andThen(sent, Effect.fail(error))
+            return Effect.as(sent, engine.stopped !== undefined)
           })
         )
-      const step = (result: Uint8Array | Effect.Effect<Uint8Array>): Effect.Effect<void, E> =>
-        result instanceof Uint8Array ? offer(result) : Effect.flatMap(result, offer)
-      yield* input.pipe(
-        Stream.runForEach((chunk) => step(engine.push(chunk))),
-        Effect.andThen(Effect.suspend(() => step(engine.end()))),
+      const step = (result: Uint8Array | Effect.Effect<Uint8Array>): Effect.Effect<boolean, E> =>
+        result instanceof Uint8Array ? check(result) : Effect.flatMap(result, check)
+      const producer = input.pipe(
+        Stream.takeUntilEffect((chunk) => finished ? Effect.succeed(true) : step(engine.push(chunk))),
+        Stream.runDrain,
+        Effect.andThen(Effect.suspend(() => engine.stopped !== undefined ? Effect.void : step(engine.end()))),
         Effect.andThen(flushOverflow),
+        Effect.andThen(Effect.suspend(() => {
+          const error = engine.error as E | undefined
+          return error === undefined ? Effect.void : Effect.fail(error)
+        })),
         Effect.exit,
-        Effect.flatMap((exit) => Exit.isSuccess(exit) ? Queue.end(mailbox) : Queue.failCause(mailbox, exit.cause)),
-        Effect.forkScoped
+        Effect.flatMap((exit) => Exit.isSuccess(exit) ? Queue.end(mailbox) : Queue.failCause(mailbox, exit.cause))
       )
+      yield* Effect.forkScoped(producer)
       return Stream.fromQueue(mailbox)
     }))
 )
 
-const engine_ =
-  <E>(options: EngineOptions<E>) =>
-  <In, Out, R>(pipeline: Pipeline<In, Out, E, R>): Effect.Effect<Engine<E>, never, R | Scope.Scope> =>
-    engine(pipeline, options)
+const toMillis = (input: Duration.Input): number => Duration.toMillis(Duration.fromInputUnsafe(input))

@@ -37,8 +37,9 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type { TransportError } from "./Errors.ts"
-import * as internal from "./internal/session.ts"
-import * as workersInternal from "./internal/workers.ts"
+import * as lifecycle from "./internal/lifecycle.ts"
+import { TaskPool } from "./internal/pool.ts"
+import { limitsOf, Sweeper } from "./internal/sweeper.ts"
 import * as Metrics from "./Metrics.ts"
 import type * as Pipeline from "./Pipeline.ts"
 import type * as Session from "./Session.ts"
@@ -55,8 +56,10 @@ export interface Server<Out = unknown, S = unknown> {
   readonly address: Transport.Address
   /** The port it listens on (0 for a Unix socket). */
   readonly port: number
-  /** Sessions open now. */
-  readonly sessions: ReadonlySet<Session.Session<Out, S>>
+  /** Sessions open now (from their accept: their state is `undefined` until `onOpen` is done). */
+  readonly sessions: ReadonlySet<Session.Session<Out, S | undefined>>
+  /** The task pool's handlers running now and at most, when `taskPool` is set. */
+  readonly taskPool: { readonly running: number; readonly peak: number } | undefined
   /** Connections accepted since start (rejected ones included). */
   readonly accepted: number
   /** Connections closed at once because `maxConnections` were open. */
@@ -79,10 +82,8 @@ export const Server: Context.Service<Server, Server> = Context.Service<Server>("
  */
 export interface Options<In, Out, E, R, S, HE, HR>
   extends Session.Options, Session.Hooks<Out, S, E, HE, HR>, Transport.ListenOptions {
-  /** The protocol: one pipeline for all sessions, or one built per session. */
-  readonly pipeline:
-    | Pipeline.Pipeline<In, Out, E, R>
-    | ((session: Session.Session<Out, S>) => Pipeline.Pipeline<In, Out, E, R>)
+  /** The protocol. Its handlers see each message's `Session.Session`. */
+  readonly pipeline: Pipeline.Pipeline<In, Out, E, R, Session.Session<Out, S>>
   /** The transport; default the one of the current runtime (`Transport.current`). */
   readonly transport?: Transport.Transport | undefined
   /** Open sessions at most; default 10 000. */
@@ -91,6 +92,14 @@ export interface Options<In, Out, E, R, S, HE, HR>
   readonly shutdownTimeout?: Duration.Input | undefined
   /** Prefix of session ids; default `"s"`. */
   readonly name?: string | undefined
+  /**
+   * A task pool for the whole server (getty's `taskPool`): at most this many handlers that run in a
+   * fiber (handlers that suspend) at once, across all connections. A handler that answers without a
+   * fiber needs no slot. A connection whose message waits for a slot stops reading until it gets
+   * one. Beware of handlers that wait for another connection of the same server: with every slot
+   * taken by such handlers, nothing frees one (a deadlock). Default: no pool.
+   */
+  readonly taskPool?: number | undefined
 }
 
 /**
@@ -104,9 +113,10 @@ export const serve = <In, Out, E, R, S = void, HE = never, HR = never>(
 ): Effect.Effect<Server<Out, S>, TransportError, R | HR | Scope.Scope> =>
   Effect.gen(function* () {
     const transport = options.transport ?? (yield* Transport.current)
-    const limits = internal.limitsOf(options)
-    const sweeper = new internal.Sweeper(limits)
-    const sessions = new Set<Session.Session<Out, S>>()
+    const limits = limitsOf(options)
+    const sweeper = new Sweeper(limits)
+    const sessions = new Set<lifecycle.Handle<Out, S>>()
+    const pool = options.taskPool === undefined ? undefined : new TaskPool(options.taskPool)
     const maxConnections = options.maxConnections ?? 10_000
     const shutdownMillis = Duration.toMillis(Duration.fromInputUnsafe(options.shutdownTimeout ?? Duration.seconds(10)))
     let open = 0
@@ -115,13 +125,15 @@ export const serve = <In, Out, E, R, S = void, HE = never, HR = never>(
     let closing = false
     /** Done when the last session has closed, once the server is stopping. */
     let allClosed: Deferred.Deferred<void> | undefined
-    const shared = internal.shared({
+    const context = yield* Effect.context<R | HR>()
+    const shared: lifecycle.Shared<In, Out, E, R, S, HE, HR> = {
       pipeline: options.pipeline,
       hooks: options,
       limits,
       sweeper,
       prefix: options.name ?? "s",
-      context: yield* Effect.context<R | HR>(),
+      pool,
+      context,
       onStart: (session) => {
         sessions.add(session)
       },
@@ -130,7 +142,7 @@ export const serve = <In, Out, E, R, S = void, HE = never, HR = never>(
         sessions.delete(session)
         if (open === 0 && allClosed !== undefined) Deferred.doneUnsafe(allClosed, Exit.void)
       }
-    })
+    }
 
     // Added before listening, so that it runs after the listener has stopped accepting.
     yield* Effect.addFinalizer(() =>
@@ -138,14 +150,14 @@ export const serve = <In, Out, E, R, S = void, HE = never, HR = never>(
         closing = true
         if (open === 0) return
         const closed = allClosed = Deferred.makeUnsafe<void>()
-        for (const session of sessions) (session as internal.SessionImpl<Out, S>).end({ _tag: "Shutdown" })
+        for (const session of [...sessions]) session.shutdown()
         // Finalizers are uninterruptible: the wait must not be, or the time-out could not end it.
         const finished = yield* Effect.interruptible(Deferred.await(closed)).pipe(
           Effect.timeout(shutdownMillis),
           Effect.option
         )
         if (finished._tag === "Some") return
-        for (const session of sessions) internal.abort(session as internal.SessionImpl<unknown, unknown>)
+        for (const session of [...sessions]) session.abort()
         yield* Deferred.await(closed)
       })
     )
@@ -159,9 +171,9 @@ export const serve = <In, Out, E, R, S = void, HE = never, HR = never>(
       }
       if (open >= maxConnections) {
         rejected++
-        Metrics.connectionsRejected.updateUnsafe(1, shared.context as Context.Context<never>)
+        Metrics.connectionsRejected.updateUnsafe(1, context as Context.Context<never>)
         connection.destroy()
-        shared.runFork(
+        Effect.runForkWith(context)(
           Effect.logWarning(
             `connection from ${Transport.formatAddress(connection.remoteAddress)} closed: ` +
               `maxConnections (${maxConnections}) reached; ${rejected} rejected so far`
@@ -170,7 +182,7 @@ export const serve = <In, Out, E, R, S = void, HE = never, HR = never>(
         return
       }
       open++
-      internal.start(connection, shared)
+      lifecycle.start(connection, shared)
     }
 
     const listener = yield* transport.listen(options, onConnection)
@@ -179,6 +191,7 @@ export const serve = <In, Out, E, R, S = void, HE = never, HR = never>(
       address,
       port: address._tag === "Tcp" ? address.port : 0,
       sessions,
+      taskPool: pool,
       get accepted() {
         return accepted
       },
@@ -198,39 +211,3 @@ export const layer = <In, Out, E, R, S = void, HE = never, HR = never>(
   options: Options<In, Out, E, R, S, HE, HR>
 ): Layer.Layer<Server, TransportError, R | HR> =>
   Layer.effect(Server, serve(options) as Effect.Effect<Server, TransportError, R | HR | Scope.Scope>)
-
-/**
- * One worker per core. In the primary process, starts `count` workers (default: one per core)
- * running this same program, waits for them, and stops them when interrupted. In a worker, runs
- * `program`, which should `serve` with `reusePort: true`: every worker binds the same port
- * (`SO_REUSEPORT`, Node 24's `reusePort` on Node; Deno needs `--unstable-net`, which the primary
- * passes to its workers) and the kernel spreads the connections.
- *
- * @example
- * ```ts
- * import { Server } from "sluice"
- * import { Effect } from "effect"
- * declare const pipeline: import("sluice").Pipeline.Pipeline<Uint8Array, Uint8Array>
- *
- * const serveOne = Effect.scoped(Effect.andThen(Server.serve({ pipeline, port: 7000, reusePort: true }), Effect.never))
- * Effect.runFork(Server.workers(serveOne))
- * ```
- *
- * @since 0.1.0
- * @category multi-core
- */
-export const workers = <E, R>(
-  program: Effect.Effect<void, E, R>,
-  options?: { readonly count?: number | undefined }
-): Effect.Effect<void, E, R> =>
-  Effect.suspend(() =>
-    workersInternal.workerId() > 0 ? program : workersInternal.primary(options?.count ?? workersInternal.defaultCount())
-  )
-
-/**
- * This process's worker number (1-based) under `workers`, or 0 in the primary or without workers.
- *
- * @since 0.1.0
- * @category multi-core
- */
-export const workerId = (): number => workersInternal.workerId()

@@ -11,6 +11,10 @@
  *   `writeTimeout`. Memory per connection is bounded by `maxFrameLength + highWaterMark +
  *   maxOutboundBytes` (plus one read).
  * - Time-outs are checked by one sweeper fiber per server or client, never per read.
+ * - Its life is one state machine (docs/sessions.md has the table): `Opening` (`onOpen` runs; what
+ *   the peer sends waits), `Open`, `Finishing` (no new message is handled; those read are answered),
+ *   `LastWords` (`onError` runs and may still `send`), `Closing` (FIN sent, waiting for the socket to
+ *   close), `Closed` (`onClose` has run, the scope is closed).
  *
  * @since 0.1.0
  */
@@ -18,18 +22,10 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import type {
-  ConnectionClosed,
-  FrameError,
-  HandlerTimeout,
-  IdleTimeout,
-  OutboundOverflow,
-  PacketEncodeError,
-  TransportError,
-  WriteTimeout
-} from "./Errors.ts"
+import type { HandlerTimeout, IdleTimeout, SendError as SendErrors, TransportError, WriteTimeout } from "./Errors.ts"
 import type * as Handler from "./Handler.ts"
-import * as internal from "./internal/session.ts"
+import * as lifecycle from "./internal/lifecycle.ts"
+import { limitsOf, Sweeper } from "./internal/sweeper.ts"
 import type * as Pipeline from "./Pipeline.ts"
 import type * as Transport from "./Transport.ts"
 
@@ -37,7 +33,8 @@ import type * as Transport from "./Transport.ts"
  * Why a session ended.
  *
  * - `PeerClosed`: the peer closed its side after its requests were answered.
- * - `Closed`: `close` was called (or the server forced it).
+ * - `Closed`: `close` was called (by a handler after its reply, a hook, or from outside), or the
+ *   server forced it.
  * - `Shutdown`: the server shut down gracefully.
  * - `Failed`: an error ended it: a frame error, an unrecovered packet or handler error, a time-out
  *   (`IdleTimeout`, `WriteTimeout`, `HandlerTimeout`), a transport error, or a failed hook.
@@ -57,7 +54,7 @@ export type CloseReason =
  * @since 0.1.0
  * @category errors
  */
-export type SendError = ConnectionClosed | OutboundOverflow | PacketEncodeError | FrameError
+export type SendError = SendErrors
 
 /**
  * The errors a session adds to its pipeline's.
@@ -68,22 +65,33 @@ export type SendError = ConnectionClosed | OutboundOverflow | PacketEncodeError 
 export type SessionError = IdleTimeout | WriteTimeout | HandlerTimeout | TransportError
 
 /**
- * One connection, as handlers and hooks see it.
+ * One connection, as handlers and hooks see it: a handler's `Handler.Context` with the connection's
+ * addresses and byte counts. A handler that needs them types its second parameter as
+ * `Session.Session<Out, S>`.
+ *
+ * @example
+ * ```ts
+ * import { Frame, Handler, Packet, Pipeline, Server, type Session } from "sluice"
+ * import { Effect } from "effect"
+ *
+ * // Numbers each line of a connection, and tells who sent it.
+ * const numbered = Pipeline.make({
+ *   framer: Frame.lines({ maxLength: 1024 }),
+ *   codec: Packet.utf8,
+ *   handler: Handler.sync((line: string, session: Session.Session<string, { count: number }>) =>
+ *     `${++session.state.count} from ${session.remoteAddress._tag === "Tcp" ? session.remoteAddress.host : "?"}: ${line}`
+ *   )
+ * })
+ * const server = Server.serve({ pipeline: numbered, port: 0, onOpen: () => Effect.succeed({ count: 0 }) })
+ * ```
  *
  * @since 0.1.0
  * @category models
  */
-export interface Session<in out Out = unknown, in out S = unknown> extends Handler.Context {
-  readonly id: string
+export interface Session<in out Out = unknown, in out S = unknown> extends Handler.Context<Out, S> {
   readonly remoteAddress: Transport.Address
   readonly localAddress: Transport.Address
-  /** Per-session state, as `onOpen` returned it; handlers may replace it. */
-  state: S
-  /** Encodes a message and queues it for the peer (server push; from any fiber). */
-  send(message: Out): Effect.Effect<void, SendError>
-  /** Ends the session gracefully: queued bytes are flushed, then the connection closes. */
-  readonly close: Effect.Effect<void>
-  /** Whether the session is still open. */
+  /** Whether the session is still open (not yet finishing). */
   readonly isOpen: boolean
   /** Bytes queued for the peer, not yet handed to the OS. */
   readonly queuedBytes: number
@@ -94,20 +102,32 @@ export interface Session<in out Out = unknown, in out S = unknown> extends Handl
 }
 
 /**
- * Lifecycle hooks. `onOpen` runs before the first read and yields the session's state; it may
- * acquire resources in the session's Scope, released when the session ends. `onError` runs once if
- * the session ends with an error, then `onClose` once, however it ends. `onCron` runs on its
- * schedule (a heartbeat, say) while the session lives; a failure ends the session.
+ * Lifecycle hooks.
+ *
+ * - `onOpen` runs first, with the connection already accepted: it may `send` (a greeting goes out
+ *   before any reply), and what the peer sends meanwhile waits. Its result becomes `session.state`;
+ *   resources it acquires live in the session's Scope, released when the session ends. If it fails,
+ *   the session ends at once with that error.
+ * - `onError` runs once if the session ends with an error (a time-out included), before the socket
+ *   closes: it may still `send` its last words (an HTTP 408, "idle, bye").
+ * - `onClose` runs once, however the session ends, after the socket has closed.
+ * - `onCron` runs on its schedule (a heartbeat, say) while the session is open, and stops when the
+ *   schedule ends; a failure ends the session.
+ *
+ * Where a session can be seen before `onOpen` has finished (in `onOpen` itself, `onError`,
+ * `onClose`, `Server.sessions`), its state is typed `S | undefined`.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Hooks<Out, S, E, HE, R> {
-  readonly onOpen?: ((session: Session<Out, S>) => Effect.Effect<S, HE, R | Scope.Scope>) | undefined
+  readonly onOpen?: ((session: Session<Out, S | undefined>) => Effect.Effect<S, HE, R | Scope.Scope>) | undefined
   readonly onError?:
-    | ((session: Session<Out, S>, error: E | SessionError | HE) => Effect.Effect<void, never, R>)
+    | ((session: Session<Out, S | undefined>, error: E | SessionError | HE) => Effect.Effect<void, never, R>)
     | undefined
-  readonly onClose?: ((session: Session<Out, S>, reason: CloseReason) => Effect.Effect<void, never, R>) | undefined
+  readonly onClose?:
+    | ((session: Session<Out, S | undefined>, reason: CloseReason) => Effect.Effect<void, never, R>)
+    | undefined
   readonly onCron?:
     | {
       // deno-lint-ignore no-explicit-any
@@ -128,7 +148,11 @@ export interface Options {
   readonly readIdleTimeout?: Duration.Input | undefined
   /** Queued bytes that make no progress for this long close it with `WriteTimeout`. Default 30 s. */
   readonly writeTimeout?: Duration.Input | undefined
-  /** A handler that suspends for longer fails with `HandlerTimeout`. Default 30 s. */
+  /**
+   * A message whose handler has run in a fiber for this long fails with `HandlerTimeout` (which a
+   * recovery may answer); the others go on. A handler that answers without a fiber is never timed.
+   * Default 30 s.
+   */
   readonly handlerTimeout?: Duration.Input | undefined
   /** Queued outbound bytes above which reading from the peer pauses. Default 1 MiB. */
   readonly highWaterMark?: number | undefined
@@ -147,9 +171,7 @@ export interface Options {
  * @category models
  */
 export interface RunOptions<In, Out, E, R, S, HE, HR> extends Options, Hooks<Out, S, E, HE, HR> {
-  readonly pipeline:
-    | Pipeline.Pipeline<In, Out, E, R>
-    | ((session: Session<Out, S>) => Pipeline.Pipeline<In, Out, E, R>)
+  readonly pipeline: Pipeline.Pipeline<In, Out, E, R, Session<Out, S>>
 }
 
 /**
@@ -165,17 +187,18 @@ export const run = <In, Out, E, R, S = void, HE = never, HR = never>(
   options: RunOptions<In, Out, E, R, S, HE, HR>
 ): Effect.Effect<CloseReason, never, R | HR> =>
   Effect.suspend(() => {
-    const limits = internal.limitsOf(options)
-    const sweeper = new internal.Sweeper(limits)
+    const limits = limitsOf(options)
+    const sweeper = new Sweeper(limits)
     return Effect.scoped(
       Effect.andThen(
         Effect.forkScoped(sweeper.run),
-        internal.run(connection, {
+        lifecycle.run(connection, {
           pipeline: options.pipeline,
           hooks: options,
           limits,
           sweeper,
-          prefix: "x"
+          prefix: "x",
+          pool: undefined
         })
       )
     )

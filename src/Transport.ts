@@ -17,6 +17,8 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type { TransportError } from "./Errors.ts"
+import * as address from "./internal/address.ts"
+import * as runtimeInternal from "./internal/runtime.ts"
 
 /**
  * Where a socket is: a TCP host and port, or a Unix socket path.
@@ -34,25 +36,19 @@ export type Address =
  * @since 0.1.0
  * @category constructors
  */
-export const makeAddress = (
+export const makeAddress: (
   host: string | null | undefined,
   port: number | null | undefined,
   path?: string | undefined
-): Address =>
-  path !== undefined && path !== "" ? { _tag: "Unix", path } : { _tag: "Tcp", host: host ?? "", port: port ?? 0 }
+) => Address = address.makeAddress
 
 /**
- * `host:port` or the socket path.
+ * `host:port` (`[host]:port` for IPv6) or the socket path.
  *
  * @since 0.1.0
  * @category conversions
  */
-export const formatAddress = (address: Address): string =>
-  address._tag === "Unix"
-    ? address.path
-    : address.host.includes(":")
-    ? `[${address.host}]:${address.port}`
-    : `${address.host}:${address.port}`
+export const formatAddress: (address: Address) => string = address.formatAddress
 
 /**
  * What a connection tells its user. Each is called synchronously from the transport's I/O.
@@ -191,16 +187,12 @@ export interface Transport {
 export const CurrentTransport: Context.Service<Transport, Transport> = Context.Service<Transport>("sluice/Transport")
 
 /**
- * The runtime this program runs on.
+ * The runtime this program runs on: `globalThis.Bun`, else `globalThis.Deno`, else Node.
  *
  * @since 0.1.0
  * @category runtime
  */
-export const runtime: "bun" | "deno" | "node" = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined"
-  ? "bun"
-  : typeof (globalThis as { Deno?: unknown }).Deno !== "undefined"
-  ? "deno"
-  : "node"
+export const runtime: "bun" | "deno" | "node" = runtimeInternal.runtime
 
 /**
  * The transport of the runtime this program runs on: Bun's, Deno's or Node's native sockets.

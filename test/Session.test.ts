@@ -531,19 +531,18 @@ describe("Session", () => {
         }))
     }
 
-    it.live("a pipeline factory or an onOpen hook that throws ends only its own session", () =>
+    it.live("an onOpen hook that throws, or fails, ends only its own session", () =>
       Effect.gen(function* () {
         const rec = recorder()
         let sessions = 0
         const server = yield* Server.serve({
-          pipeline: () => {
-            // The second session's factory throws, as buggy user code would.
-            if (++sessions === 2) throw new Error("factory bug")
-            return Pipeline.make({ framer: lines, codec: Packet.utf8, handler: syncHandler })
-          },
+          pipeline: Pipeline.make({ framer: lines, codec: Packet.utf8, handler: syncHandler }),
           ...rec.hooks,
           onOpen: (s: SessionLike) => {
-            if (sessions === 2) throw new Error("onOpen bug") // the third session's hook throws
+            ++sessions
+            // The second session's hook throws, as buggy user code would; the third one's fails.
+            if (sessions === 2) throw new Error("onOpen bug")
+            if (sessions === 3) return Effect.andThen(rec.hooks.onOpen(s), Effect.fail(new Error("onOpen failure")))
             return rec.hooks.onOpen(s)
           },
           closeTimeout: "200 millis"
@@ -564,8 +563,8 @@ describe("Session", () => {
         )
         const failed = [...rec.records.values()].filter((r) => r.closes.length === 1)
         expect(failed.map((r) => (failure(r.closes[0]!) as Error).message).sort()).toEqual([
-          "factory bug",
-          "onOpen bug"
+          "onOpen bug",
+          "onOpen failure"
         ])
       }))
 
@@ -709,7 +708,7 @@ describe("Session", () => {
         pipeline: Pipeline.make({
           framer: lines,
           codec: Packet.utf8,
-          handler: Handler.effect((line: string, context) =>
+          handler: Handler.effect((line: string, context: Handler.Context<string, void>) =>
             Effect.as(
               Effect.forEach(
                 holder.server!.sessions,

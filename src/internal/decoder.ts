@@ -1,6 +1,7 @@
 import * as Bytes from "../Bytes.ts"
 import { type FrameError, MalformedFrame } from "../Errors.ts"
 import type { Cursor, Framer } from "../Frame.ts"
+import { runtime } from "./runtime.ts"
 import { Status } from "./status.ts"
 
 /**
@@ -12,7 +13,7 @@ import { Status } from "./status.ts"
  * ~0.98M to ~1.13M msg/s. V8 makes views cheaply and copies slowly (about 1.5-6x a view per 64 B
  * frame), and on either engine a copy of a 4 KiB frame costs more than a view.
  */
-export const COPY_MAX = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined" ? 256 : 0
+export const COPY_MAX = runtime === "bun" ? 256 : 0
 const makeCursor = (): Cursor => ({
   frameStart: 0,
   frameEnd: 0,

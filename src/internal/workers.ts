@@ -1,7 +1,7 @@
 import * as Effect from "effect/Effect"
 import * as childProcess from "node:child_process"
 import * as os from "node:os"
-import { runtime } from "../Transport.ts"
+import { runtime } from "./runtime.ts"
 
 export const WORKER_ENV = "SLUICE_WORKER"
 

@@ -33,7 +33,8 @@ import type {
   ListenOptions,
   Transport
 } from "../Transport.ts"
-import { formatAddress, makeAddress } from "../Transport.ts"
+import { formatAddress, makeAddress } from "../internal/address.ts"
+import { bunGlobal } from "../internal/runtime.ts"
 
 // ---------------------------------------------------------------------------------------------
 // The part of Bun's socket API this adapter uses (bun-types: `Bun.Socket`, `Bun.SocketHandler`).
@@ -98,7 +99,7 @@ interface BunApi {
   connect(options: BunSocketOptions): Promise<BunSocket>
 }
 
-const bunApi = (): BunApi | undefined => (globalThis as { Bun?: BunApi }).Bun
+const bunApi = (): BunApi | undefined => bunGlobal<BunApi>()
 
 const notOnBun = (): Error => new Error("the Bun transport needs the Bun runtime (globalThis.Bun is undefined)")
 

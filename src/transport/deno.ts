@@ -31,7 +31,8 @@ import type {
   ListenOptions,
   Transport
 } from "../Transport.ts"
-import { formatAddress } from "../Transport.ts"
+import { formatAddress } from "../internal/address.ts"
+import { denoGlobal } from "../internal/runtime.ts"
 
 // --- The slice of the Deno namespace this file uses --------------------------------------------
 
@@ -91,7 +92,7 @@ interface DenoNamespace {
   readonly listenDatagram?: unknown
 }
 
-const denoNamespace = (): DenoNamespace | undefined => (globalThis as { readonly Deno?: DenoNamespace }).Deno
+const denoNamespace = (): DenoNamespace | undefined => denoGlobal<DenoNamespace>()
 
 const notOnDeno = (): Error =>
   new Error(

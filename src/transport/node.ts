@@ -19,7 +19,7 @@ import type {
   ListenOptions,
   Transport
 } from "../Transport.ts"
-import { formatAddress, makeAddress } from "../Transport.ts"
+import { formatAddress, makeAddress } from "../internal/address.ts"
 
 class NodeConnection implements Connection {
   readonly remoteAddress: Address

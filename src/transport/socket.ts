@@ -44,7 +44,7 @@ import * as Scope from "effect/Scope"
 import * as Socket from "effect/socket/Socket"
 import { TransportError } from "../Errors.ts"
 import type { Address, Connection, ConnectionHandler } from "../Transport.ts"
-import { formatAddress } from "../Transport.ts"
+import { formatAddress } from "../internal/address.ts"
 
 /**
  * Options of `fromSocket`.
