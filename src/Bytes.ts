@@ -36,7 +36,7 @@ export class Writer {
   constructor(options?: { readonly initialCapacity?: number; readonly retainCapacity?: number }) {
     // Small to start with and little kept after a burst: a server holds one per connection.
     this.initialCapacity = Math.max(options?.initialCapacity ?? 512, 16)
-    this.retainCapacity = options?.retainCapacity ?? 64 * 1024
+    this.retainCapacity = options?.retainCapacity ?? 256 * 1024
     this.bytes = new Uint8Array(this.initialCapacity)
   }
 
@@ -119,11 +119,24 @@ export class Writer {
     return this.bytes.subarray(0, this.length)
   }
 
-  /** Returns a view of the bytes written and rewinds; the view is valid until the next write. */
+  /**
+   * Returns a view of the bytes written and rewinds; the view is valid until the next write. A buffer
+   * that grew past `retainCapacity` (one large reply) is let go here: the view keeps it alive only as
+   * long as somebody holds the view, and the writer starts again small.
+   */
   take(): Uint8Array {
     const out = this.bytes.subarray(0, this.length)
     this.length = 0
+    if (this.bytes.length > this.retainCapacity) {
+      this.bytes = new Uint8Array(this.initialCapacity)
+      this.view = undefined
+    }
     return out
+  }
+
+  /** The size of the backing array: what the writer holds on to. */
+  get capacity(): number {
+    return this.bytes.length
   }
 
   /** Returns a copy of the bytes written and rewinds. */
