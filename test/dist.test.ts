@@ -231,6 +231,29 @@ describe("dist", () => {
     }
   })
 
+  it('import "sluice" loads no process module: workers are their own entry point', () => {
+    // Every module the main entry point reaches through static imports (dynamic ones, such as the
+    // transport of the runtime, load only when used).
+    const reached = new Set<string>()
+    const specifiers = new Set<string>()
+    const visit = (file: string): void => {
+      if (reached.has(file)) return
+      reached.add(file)
+      const code = fs.readFileSync(file, "utf8")
+      for (const match of code.matchAll(/^\s*(?:import|export)\s[^;]*?from\s*"([^"]+)"/gm)) {
+        const specifier = match[1]!
+        if (specifier.startsWith(".")) visit(path.resolve(path.dirname(file), specifier))
+        else specifiers.add(specifier)
+      }
+    }
+    visit(path.join(dist, "index.js"))
+    expect(reached.size).toBeGreaterThan(10)
+    expect([...specifiers].filter((s) => /child_process|cluster/.test(s))).toEqual([])
+    // ... while the workers entry point does load them.
+    const workers = fs.readFileSync(path.join(dist, "internal", "workers.js"), "utf8")
+    expect(workers).toMatch(/node:child_process/)
+  })
+
   // Node only: this checks npm packaging (the tarball, `effect` as a peer dependency, npm's install),
   // which is the same whatever runtime runs the suite; one npm install per suite run is enough.
   it.runIf(onNode)(

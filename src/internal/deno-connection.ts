@@ -109,11 +109,11 @@ export class DenoConnection implements Connection {
   private wake: (() => void) | undefined = undefined
   private eof = false
 
-  // writing: one `conn.write` in flight at most; bytes written meanwhile gather in `pending`
+  // writing: one `conn.write` in flight at most; bytes written meanwhile gather in `unsent`
   private writing = false
   private inFlight = 0
-  private pending: Uint8Array = EMPTY
-  private pendingLength = 0
+  private unsent: Uint8Array = EMPTY
+  private unsentLength = 0
   private spare: Uint8Array | undefined = undefined
   /** Flushes in a row whose writes would all have fit a small buffer. */
   private smallFlushes = 0
@@ -225,34 +225,34 @@ export class DenoConnection implements Connection {
     return false
   }
 
-  /** Copies bytes to the end of the pending buffer (the caller may reuse `bytes` at once). */
+  /** Copies bytes to the end of the unsent buffer (the caller may reuse `bytes` at once). */
   private enqueue(bytes: Uint8Array): void {
-    const length = this.pendingLength + bytes.length
-    if (length > this.pending.length) {
+    const length = this.unsentLength + bytes.length
+    if (length > this.unsent.length) {
       const spare = this.spare
-      if (this.pendingLength === 0 && spare !== undefined && spare.length >= length) {
-        this.pending = spare
+      if (this.unsentLength === 0 && spare !== undefined && spare.length >= length) {
+        this.unsent = spare
         this.spare = undefined
       } else {
-        const grown = new Uint8Array(Math.max(length, this.pending.length * 2, MIN_WRITE_BUFFER))
-        if (this.pendingLength > 0) grown.set(this.pending.subarray(0, this.pendingLength))
-        this.pending = grown
+        const grown = new Uint8Array(Math.max(length, this.unsent.length * 2, MIN_WRITE_BUFFER))
+        if (this.unsentLength > 0) grown.set(this.unsent.subarray(0, this.unsentLength))
+        this.unsent = grown
       }
     }
-    this.pending.set(bytes, this.pendingLength)
-    this.pendingLength = length
+    this.unsent.set(bytes, this.unsentLength)
+    this.unsentLength = length
   }
 
   private async flush(): Promise<void> {
     let largest = 0
     try {
-      while (this.pendingLength > 0) {
-        // Take everything pending as one write; later writes gather in the other buffer.
-        const buffer = this.pending
-        const chunk = buffer.subarray(0, this.pendingLength)
-        this.pending = this.spare ?? EMPTY
+      while (this.unsentLength > 0) {
+        // Take everything unsent as one write; later writes gather in the other buffer.
+        const buffer = this.unsent
+        const chunk = buffer.subarray(0, this.unsentLength)
+        this.unsent = this.spare ?? EMPTY
         this.spare = undefined
-        this.pendingLength = 0
+        this.unsentLength = 0
         this.inFlight = chunk.length
         if (chunk.length > largest) largest = chunk.length
         let offset = 0
@@ -295,12 +295,12 @@ export class DenoConnection implements Connection {
     }
     if (++this.smallFlushes < SHRINK_AFTER) return
     this.smallFlushes = 0
-    if (this.pending.length > SMALL_WRITE_BUFFER) this.pending = EMPTY
+    if (this.unsent.length > SMALL_WRITE_BUFFER) this.unsent = EMPTY
     if (this.spare !== undefined && this.spare.length > SMALL_WRITE_BUFFER) this.spare = undefined
   }
 
   get queuedBytes(): number {
-    return this.closed ? 0 : this.inFlight + this.pendingLength
+    return this.closed ? 0 : this.inFlight + this.unsentLength
   }
 
   pause(): void {
@@ -352,8 +352,8 @@ export class DenoConnection implements Connection {
     if (this.closed) return
     this.closed = true
     closeQuietly(this.conn)
-    this.pending = EMPTY
-    this.pendingLength = 0
+    this.unsent = EMPTY
+    this.unsentLength = 0
     this.spare = undefined
     this.inFlight = 0
     this.wakeReader()

@@ -4,7 +4,7 @@
  *
  * Deno's I/O is promise-based: each connection runs one async read loop (`conn.read` into a reused
  * buffer, `onData` called synchronously with a view of it) and one async write loop (a single
- * `conn.write` in flight; bytes written meanwhile are copied into one pending buffer and flushed as
+ * `conn.write` in flight; bytes written meanwhile are copied into one buffer of unsent bytes and flushed as
  * one write when it completes). `Deno` is reached through `globalThis`, so this module can be
  * imported anywhere; `listen` and `connect` fail with a `TransportError` off Deno.
  *
