@@ -107,7 +107,7 @@ export class ConcurrentEngine extends EngineCore {
         }
         const slot = new Slot(this, seq, message, true, this.many)
         this.table.set(seq, slot)
-        const result = this.start(message, seq, slot)
+        const result = this.startExit(message, seq, slot)
         if (isExitEffect(result as Effect.Effect<unknown>)) this.complete(slot, result as Exit.Exit<unknown, unknown>)
         else {
           const exit = this.launch(slot, result as Effect.Effect<unknown>)

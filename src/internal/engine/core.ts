@@ -21,6 +21,9 @@ import {
 
 export * from "./slot.ts"
 
+/** What `start` returns when the handler threw (`thrown` holds the error). */
+export const THREW: unique symbol = Symbol.for("sluice/Engine/threw")
+
 /**
  * The state and the steps shared by the sequential and the concurrent engine: decoding, replies,
  * recovery, running handlers in fibers (and the task pool), per-message time-outs. What is written
@@ -123,12 +126,24 @@ export abstract class EngineCore extends EngineOutput {
     running.slot = slot
     try {
       const result = this.run(message, this.host.handlerContext)
-      return this.isSync ? Exit.succeed(result) : runInline(result as Effect.Effect<unknown>)
+      // A sync handler's reply as it is: no Exit is allocated on the hot path.
+      return this.isSync ? result : runInline(result as Effect.Effect<unknown>)
     } catch (cause) {
-      return Exit.fail(new HandlerError({ cause }))
+      this.thrown = new HandlerError({ cause })
+      return THREW
     } finally {
       running.engine = undefined
     }
+  }
+
+  /** `start` returned `THREW`: the handler threw this. */
+  protected thrown: HandlerError | undefined = undefined
+
+  /** `start`'s outcome as an `Exit` (for the concurrent engine, which keeps outcomes in slots). */
+  protected startExit(message: unknown, seq: number, slot: Slot): Exit.Exit<unknown, unknown> | Effect.Effect<unknown> {
+    const result = this.start(message, seq, slot)
+    if (result === THREW) return Exit.fail(this.thrown)
+    return this.isSync ? Exit.succeed(result) : result as Exit.Exit<unknown, unknown> | Effect.Effect<unknown>
   }
 
   /**

@@ -2,7 +2,7 @@ import type * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type { FrameError } from "../../Errors.ts"
 import { isExitEffect } from "../inline.ts"
-import { causeToError, EngineCore, Slot, type Step, SUSPENDED } from "./core.ts"
+import { causeToError, EngineCore, Slot, type Step, SUSPENDED, THREW } from "./core.ts"
 
 /**
  * Messages one at a time, in a loop over the frames of each read. A handler that answers without a
@@ -65,7 +65,12 @@ export class SequentialEngine extends EngineCore {
         continue
       }
       const result = this.start(message, seq, undefined)
-      if (isExitEffect(result as Effect.Effect<unknown>)) {
+      if (result === THREW) {
+        if (this.failed(this.thrown, message, seq) === SUSPENDED) return SUSPENDED
+      } else if (this.isSync) {
+        this.emit(result, this.many, message)
+        this.reached(seq)
+      } else if (isExitEffect(result as Effect.Effect<unknown>)) {
         if (this.settle(result as Exit.Exit<unknown, unknown>, message, seq, this.many) === SUSPENDED) return SUSPENDED
       } else if (this.suspend(new Slot(this, seq, message, true, this.many), result as Effect.Effect<unknown>)) {
         return SUSPENDED
