@@ -191,6 +191,8 @@ export class SessionImpl<In, Out, E, R, S, HE, HR> extends SessionIo implements 
       )
       this.runFork(Effect.forkIn(Effect.schedule(tick, cron.schedule), this.scope!))
     }
+    // What `onOpen` sent goes out before anything the peer sent meanwhile is answered.
+    this.engine.flushSends()
     this.unpause(Paused.Opening)
   }
 

@@ -187,10 +187,20 @@ export class ConcurrentEngine extends EngineCore {
     else if (this.ordered) this.fail(causeToError(exit.cause))
     else this.failWhenIdle(causeToError(exit.cause))
     this.replyDone(slot)
-    if (this.closeAt === slot.seq && this.stopped === undefined) this.stopped = "closed"
+    // A close after message n takes effect once n and every message before it are answered (without
+    // order, those may finish after n).
+    if (this.closeAt !== undefined && this.stopped === undefined && !this.waitsBefore(this.closeAt)) {
+      this.stopped = "closed"
+    }
     if (this.stopped !== undefined) {
       for (const other of [...this.table.values()]) this.discard(other)
     }
+  }
+
+  /** Whether a message up to `seq` is still unanswered. */
+  private waitsBefore(seq: number): boolean {
+    for (const key of this.table.keys()) if (key <= seq) return true
+    return false
   }
 
   /** A terminal error: no message is started after it; those running finish first. */

@@ -192,7 +192,7 @@ export abstract class EngineOutput {
 
   private refuse(extra: number): SendError | undefined {
     const host = this.host
-    if (!host.canWrite() || this.interrupted) {
+    if (!host.canWrite()) {
       return new ConnectionClosed({ remoteAddress: host.remote, reason: "the session has ended" })
     }
     const queued = host.outboundBytes() + this.writer.length + (this.outside?.length ?? 0) +
