@@ -47,6 +47,12 @@ export interface Codec<in out Wire, out Decoded, in Encoded = Decoded, out DE = 
    * the hot path. Absent when the codec has no better way than `encodeUnsafe`.
    */
   readonly encodeIntoUnsafe: ((writer: Bytes.Writer, value: Encoded) => void) | undefined
+  /**
+   * Decodes a frame with what its framer already parsed of it (`Framer<A>`'s `cursor.value`), so
+   * that a nested format is parsed once (only for byte codecs next to a framer that parses). Absent
+   * when the codec decodes from the bytes alone.
+   */
+  readonly decodeFrameUnsafe?: ((frame: Wire, parsed: unknown) => Decoded) | undefined
 }
 
 /**
@@ -86,12 +92,14 @@ export const makeUnsafe = <Wire, Decoded, Encoded = Decoded, DE = never, EE = ne
   readonly decode: (wire: Wire) => Decoded
   readonly encode: (value: Encoded) => Wire
   readonly encodeInto?: ((writer: Bytes.Writer, value: Encoded) => void) | undefined
+  readonly decodeFrame?: ((frame: Wire, parsed: unknown) => Decoded) | undefined
 }): Codec<Wire, Decoded, Encoded, DE, EE> => {
   const codec = Object.create(Proto)
   codec.name = options.name
   codec.decodeUnsafe = options.decode
   codec.encodeUnsafe = options.encode
   codec.encodeIntoUnsafe = options.encodeInto
+  codec.decodeFrameUnsafe = options.decodeFrame
   return codec
 }
 
@@ -223,7 +231,8 @@ export const duplex = <Wire, Decoded, Encoded, DE, EE>(options: {
       : `${options.decode.name}|${options.encode.name}`,
     decode: options.decode.decodeUnsafe,
     encode: options.encode.encodeUnsafe,
-    encodeInto: options.encode.encodeIntoUnsafe
+    encodeInto: options.encode.encodeIntoUnsafe,
+    decodeFrame: options.decode.decodeFrameUnsafe
   })
 
 /**

@@ -12,6 +12,7 @@ import type { SchemaError } from "effect/Schema"
 
 const FrameTooLargeBase: ReturnType<typeof Data.TaggedError<"FrameTooLarge">> = Data.TaggedError("FrameTooLarge")
 const MalformedFrameBase: ReturnType<typeof Data.TaggedError<"MalformedFrame">> = Data.TaggedError("MalformedFrame")
+const FrameTimeoutBase: ReturnType<typeof Data.TaggedError<"FrameTimeout">> = Data.TaggedError("FrameTimeout")
 const PacketDecodeErrorBase: ReturnType<typeof Data.TaggedError<"PacketDecodeError">> = Data.TaggedError(
   "PacketDecodeError"
 )
@@ -71,6 +72,7 @@ export type MalformedReason =
   | "HeaderTooShort"
   | "VarintTooLong"
   | "InvalidLength"
+  | "DelimiterInPayload"
   | "Protocol"
 
 /**
@@ -99,7 +101,29 @@ export class MalformedFrame extends MalformedFrameBase<{
  * @since 0.1.0
  * @category errors
  */
-export type FrameError = FrameTooLarge | MalformedFrame
+export type FrameError = FrameTooLarge | MalformedFrame | FrameTimeout
+
+/**
+ * A frame (or a head) took longer than the session's `frameTimeout` from its first byte to its last:
+ * a peer that sends a request a byte at a time (slowloris) keeps the idle time-out happy, not this
+ * one. Like every frame error it ends the connection, after the pipeline's last reply (HTTP 408).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class FrameTimeout extends FrameTimeoutBase<{
+  readonly framer: string
+  readonly timeoutMillis: number
+  /** Bytes of the frame received when the time ran out. */
+  readonly received: number
+  /** Bytes of the stream consumed before the frame started. */
+  readonly offset: number
+}> {
+  override get message(): string {
+    return `${this.framer}: a frame was not complete ${this.timeoutMillis} ms after its first byte ` +
+      `(${this.received} bytes received, stream offset ${this.offset}; frameTimeout); closed`
+  }
+}
 
 /**
  * A frame's bytes could not be decoded into a packet. `cause` is the underlying failure: a Schema
@@ -210,8 +234,8 @@ export class WriteTimeout extends WriteTimeoutBase<{
 }
 
 /**
- * A message could not be queued because the connection's outbound bytes would exceed
- * `maxOutboundBytes`.
+ * A message could not be queued because the connection's outbound bytes are already over
+ * `maxOutboundBytes` (the last message that got in may take them past it).
  *
  * @since 0.1.0
  * @category errors

@@ -25,10 +25,10 @@ import * as internal from "./internal/framers.ts"
 import { Status as status } from "./internal/status.ts"
 
 /**
- * The answers of a framer's `read`: `NeedHeader` (too few bytes to know the frame's length),
- * `NeedBytes` (the length is known: `cursor.need` bytes in all), `Complete` (a frame lies in
- * `[cursor.frameStart, cursor.frameEnd)` and the next one starts at `cursor.next`), and `Failed`
- * (`cursor.error` says why).
+ * The answers of a framer's `read`: `NeedHeader` (more bytes are needed, how many is not known yet),
+ * `NeedBytes` (at least `cursor.need` bytes in all, counted from `start`, before `read` is worth
+ * calling again), `Complete` (a frame lies in `[cursor.frameStart, cursor.frameEnd)` and the next one
+ * starts at `cursor.next`), and `Failed` (`cursor.error` says why).
  *
  * @since 0.1.0
  * @category models
@@ -60,42 +60,72 @@ export interface Cursor {
   frameEnd: number
   /** Complete: where the next frame starts. */
   next: number
-  /** NeedBytes: how many bytes the whole frame takes, counted from `start`. */
+  /**
+   * NeedBytes: how many bytes of the frame, counted from `start`, must be there before `read` is
+   * called again: the whole frame's size when the header tells it, or a lower bound ("at least N").
+   */
   need: number
   /** Input, set by the decoder: the stream offset of `start`, for error messages. */
   offset: number
   /**
    * In and out, for framers that scan (delimiters): bytes after `start` already known to hold no
-   * frame end, so a long partial frame is not scanned again on every read.
+   * frame end, so a long partial frame is not scanned again on every read. The decoder sets it to 0
+   * for each new frame.
    */
   resume: number
+  /**
+   * For framers that keep state: what `Framer.state` returned for this stream, the same object on
+   * every call. The framer keeps in it what it has parsed of the frame in progress (positions
+   * relative to `start`: the decoder may move the frame's bytes between calls) and resets that when
+   * it answers `Complete`.
+   */
+  state: unknown
+  /** Complete: what the framer parsed of the frame, for a codec that takes it (`Packet.parsed`). */
+  value: unknown
   /** Failed: the error. */
   error: FrameError | undefined
 }
 
 /**
  * A framing rule: how to find frames in bytes (`read`) and how to write one (`begin`, then the
- * payload, then `end`).
+ * payload, then `end`). `A` is what the framer parses of each frame (`cursor.value`), when it hands
+ * a parse result on.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Framer {
+export interface Framer<out A = unknown> {
   /** A short name used in error messages. */
   readonly name: string
-  /** The largest frame accepted, in bytes (header included for length-prefixed framers). */
+  /**
+   * The largest frame accepted, in bytes (header included for length-prefixed framers). A framer
+   * checks it itself, on the header; the decoder also never holds more than this (plus 64 bytes of
+   * slack for a delimiter) for one frame, and fails it with `FrameTooLarge` past that.
+   */
   readonly maxFrameLength: number
   /**
-   * How many bytes of a frame `read` may need to see before it can answer something other than
-   * `NeedHeader` (a length prefix's size; for delimiters, the longest frame and its delimiter).
+   * A hint: how many bytes of a frame `read` may need to see before it can answer something other
+   * than `NeedHeader` (a length prefix's size). While the header is incomplete the decoder moves
+   * this many bytes of a new read into the frame, so that the frames after it stay views of the
+   * read; without it (or when it turns out short), it moves what the read has.
    */
-  readonly probe: number
+  readonly probe?: number | undefined
   /**
    * Whether each frame is one message of a message-oriented transport (a UDP datagram, a WebSocket
    * message): replies are then written one message at a time, never coalesced. Default false.
    */
   readonly messages?: boolean | undefined
-  /** Looks at `buf[start, end)`; fills `cursor` as the returned `Status` says. Never throws. */
+  /**
+   * Makes the framer's state for one stream (a connection): `read` finds it in `cursor.state`. For
+   * framers that parse as they go (RESP arrays, HTTP heads and chunked bodies), so that a frame that
+   * spans reads is not parsed again from its start on every read.
+   */
+  readonly state?: (() => unknown) | undefined
+  /**
+   * Looks at `buf[start, end)`; fills `cursor` as the returned `Status` says. Never throws: a throw,
+   * or a cursor that contradicts the bytes it was given, is a defect of the framer, not an error of
+   * the peer.
+   */
   readonly read: (buf: Uint8Array, start: number, end: number, cursor: Cursor) => Status
   /** Starts a frame in `writer` (e.g. reserves its header) and returns a mark for `end`. */
   readonly begin: (writer: Bytes.Writer) => number
@@ -105,6 +135,8 @@ export interface Framer {
    * `mark` if the payload cannot be framed.
    */
   readonly end: (writer: Bytes.Writer, mark: number) => void
+  /** Phantom: what `read` puts in `cursor.value`. */
+  readonly _A?: A
 }
 
 /**
@@ -176,8 +208,10 @@ export const varint = (options?: { readonly maxFrameLength?: number | undefined 
 export interface DelimiterOptions {
   /** The bytes that end a frame. */
   readonly delimiter: Uint8Array | string
-  /** Longest frame without its delimiter; required, since an unbounded scan is a memory hole. */
+  /** Longest frame read, without its delimiter; required, since an unbounded scan is a memory hole. */
   readonly maxLength: number
+  /** Longest frame written, without its delimiter. Default 16 MiB: what is sent is not the peer's to bound. */
+  readonly maxOutgoingLength?: number | undefined
   /** Hand out frames with their delimiter. Default false. */
   readonly keepDelimiter?: boolean | undefined
   /** Name in error messages. Default `"delimiter"`. */
@@ -185,7 +219,8 @@ export interface DelimiterOptions {
 }
 
 /**
- * Frames ended by a delimiter.
+ * Frames ended by a delimiter. Writing a payload that holds the delimiter fails with
+ * `MalformedFrame` (`"DelimiterInPayload"`): the peer would read it as more than one frame.
  *
  * @since 0.1.0
  * @category constructors
@@ -199,14 +234,17 @@ export const delimiter = (options: DelimiterOptions): Framer => internal.delimit
  * @category models
  */
 export interface LinesOptions {
-  /** Longest line without its line ending; required. */
+  /** Longest line read, without its line ending; required. */
   readonly maxLength: number
+  /** Longest line written, without its ending. Default 16 MiB: what is sent is not the peer's to bound. */
+  readonly maxOutgoingLength?: number | undefined
   /** The line ending written by the encoder. Default `"\n"`. Decoding accepts both. */
   readonly ending?: "\n" | "\r\n" | undefined
 }
 
 /**
- * Text lines ended by LF or CRLF; frames are the lines without their ending.
+ * Text lines ended by LF or CRLF; frames are the lines without their ending. Writing a line that
+ * holds a LF fails with `MalformedFrame` (`"DelimiterInPayload"`).
  *
  * @since 0.1.0
  * @category constructors
@@ -238,12 +276,14 @@ export const datagram = (options?: { readonly maxFrameLength?: number | undefine
  * @since 0.1.0
  * @category models
  */
-export interface Decoder {
-  readonly framer: Framer
+export interface Decoder<A = unknown> {
+  readonly framer: Framer<A>
   /** The first error met; once set, the decoder yields nothing more. */
   readonly error: FrameError | undefined
-  /** Total size of the frame in progress when its header told (0 otherwise): getty's "need N". */
+  /** Bytes the frame in progress needs in all, when the framer told (0 otherwise): getty's "need N". */
   readonly need: number
+  /** What the framer parsed of the frame `next` returned last (`cursor.value`). */
+  readonly value: A | undefined
   /** Bytes held for a partial frame. */
   readonly buffered: number
   /** Bytes of the stream consumed by decoded frames. */
@@ -260,7 +300,7 @@ export interface Decoder {
  * @since 0.1.0
  * @category constructors
  */
-export const decoder = (framer: Framer): Decoder => new FrameDecoder(framer)
+export const decoder = <A>(framer: Framer<A>): Decoder<A> => new FrameDecoder(framer) as Decoder<A>
 
 /**
  * The result of reading one frame from the start of some bytes: the three states, typed.
@@ -268,10 +308,16 @@ export const decoder = (framer: Framer): Decoder => new FrameDecoder(framer)
  * @since 0.1.0
  * @category models
  */
-export type Read =
+export type Read<A = unknown> =
   | { readonly _tag: "NeedHeader" }
   | { readonly _tag: "NeedBytes"; readonly need: number }
-  | { readonly _tag: "Complete"; readonly frame: Uint8Array; readonly rest: Uint8Array }
+  | {
+    readonly _tag: "Complete"
+    readonly frame: Uint8Array
+    readonly rest: Uint8Array
+    /** What the framer parsed of the frame, if it hands a parse result on. */
+    readonly value: A | undefined
+  }
   | { readonly _tag: "Failed"; readonly error: FrameError }
 
 /**
@@ -280,8 +326,18 @@ export type Read =
  * @since 0.1.0
  * @category decoding
  */
-export const read = (framer: Framer, bytes: Uint8Array): Read => {
-  const cursor: Cursor = { frameStart: 0, frameEnd: 0, next: 0, need: 0, offset: 0, resume: 0, error: undefined }
+export const read = <A>(framer: Framer<A>, bytes: Uint8Array): Read<A> => {
+  const cursor: Cursor = {
+    frameStart: 0,
+    frameEnd: 0,
+    next: 0,
+    need: 0,
+    offset: 0,
+    resume: 0,
+    state: framer.state?.(),
+    value: undefined,
+    error: undefined
+  }
   switch (framer.read(bytes, 0, bytes.length, cursor)) {
     case status.NeedHeader:
       return { _tag: "NeedHeader" }
@@ -291,7 +347,8 @@ export const read = (framer: Framer, bytes: Uint8Array): Read => {
       return {
         _tag: "Complete",
         frame: bytes.subarray(cursor.frameStart, cursor.frameEnd),
-        rest: bytes.subarray(cursor.next)
+        rest: bytes.subarray(cursor.next),
+        value: cursor.value as A | undefined
       }
     default:
       return { _tag: "Failed", error: cursor.error! }

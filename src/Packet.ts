@@ -13,6 +13,7 @@ import * as SchemaAST from "effect/SchemaAST"
 import * as SchemaIssue from "effect/SchemaIssue"
 import { Packr } from "msgpackr"
 import * as Codec from "./Codec.ts"
+import type * as Frame from "./Frame.ts"
 import { PacketDecodeError, PacketEncodeError } from "./Errors.ts"
 
 /**
@@ -259,5 +260,38 @@ export const make = <Decoded, Encoded = Decoded>(options: {
       } catch (cause) {
         throw new PacketEncodeError({ codec: options.name, cause })
       }
+    }
+  })
+
+/**
+ * The messages a framer parses itself (a `Frame.Framer<A>` that hands a parse result on: RESP values,
+ * HTTP heads and body chunks), as they are: the frame is parsed once, by the framer. Encoding is not
+ * its part: join it with an encoder, `Codec.duplex({ decode: Packet.parsed(framer), encode })`.
+ *
+ * @example
+ * ```ts
+ * import { Codec, type Frame, Packet } from "sluice"
+ *
+ * declare const resp: Frame.Framer<ReadonlyArray<string>>
+ * declare const replies: Packet.Packet<string>
+ * const codec = Codec.duplex({ decode: Packet.parsed(resp), encode: replies })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const parsed = <A>(framer: Frame.Framer<A>): Packet<A, unknown> =>
+  Codec.makeUnsafe<Uint8Array, A, unknown, PacketDecodeError, PacketEncodeError>({
+    name: `parsed(${framer.name})`,
+    decode: (bytes: Uint8Array) => {
+      throw new PacketDecodeError({
+        codec: `parsed(${framer.name})`,
+        cause: new Error(`the framer "${framer.name}" handed no parse result for this frame`),
+        length: bytes.length
+      })
+    },
+    decodeFrame: (_bytes, parsed) => parsed as A,
+    encode: () => {
+      throw new PacketEncodeError({ codec: `parsed(${framer.name})`, cause: new Error("parsed() only decodes") })
     }
   })

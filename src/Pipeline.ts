@@ -35,7 +35,7 @@ import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Codec from "./Codec.ts"
-import type { FrameError, HandlerError } from "./Errors.ts"
+import type { FrameError, HandlerError, HandlerTimeout, PacketDecodeError, PacketEncodeError } from "./Errors.ts"
 import type * as Frame from "./Frame.ts"
 import type * as Handler from "./Handler.ts"
 import type { LastReply, Recover } from "./internal/engine/index.ts"
@@ -108,7 +108,10 @@ const build = <In, Out, E, R, C>(
 }
 
 /**
- * Joins a framer, a codec and a handler.
+ * Joins a framer, a codec and a handler. Its error type is the union of what each stage can fail
+ * with: the frame errors, the codec's own errors, the handler's, `HandlerError` (a handler that threw
+ * or died), `HandlerTimeout` (a message over the session's `handlerTimeout`), and the packet errors
+ * a codec's stray exception is wrapped in.
  *
  * @since 0.1.0
  * @category constructors
@@ -117,8 +120,13 @@ export const make = <In, Out, DE, EE, HE, R, C>(options: {
   readonly framer: Frame.Framer
   readonly codec: Codec.Codec<Uint8Array, In, Out, DE, EE>
   readonly handler: Handler.Handler<In, Out, HE, R, C>
-}): Pipeline<In, Out, FrameError | DE | EE | HE | HandlerError, R, C> =>
-  build(options.framer, options.codec, options.handler, { recover: undefined, lastReply: undefined })
+}): Pipeline<
+  In,
+  Out,
+  FrameError | DE | EE | HE | HandlerError | HandlerTimeout | PacketDecodeError | PacketEncodeError,
+  R,
+  C
+> => build(options.framer, options.codec, options.handler, { recover: undefined, lastReply: undefined })
 
 /**
  * The tags of errors that a pipeline may recover from: all but the frame errors, after which the
@@ -128,7 +136,7 @@ export const make = <In, Out, DE, EE, HE, R, C>(options: {
  * @category models
  */
 export type RecoverableTag<E> = E extends { readonly _tag: infer K extends string }
-  ? K extends "FrameTooLarge" | "MalformedFrame" ? never : K
+  ? K extends "FrameTooLarge" | "MalformedFrame" | "FrameTimeout" ? never : K
   : never
 
 /**

@@ -154,6 +154,15 @@ export interface Options {
    * Default 30 s.
    */
   readonly handlerTimeout?: Duration.Input | undefined
+  /**
+   * A frame (or a head) not complete this long after its first byte ends the session with
+   * `FrameTimeout`, after the pipeline's last reply to frame errors (an HTTP 408): a peer that sends
+   * a request a byte at a time keeps the idle time-out happy, not this one. A body streamed in
+   * chunks is not one frame: each chunk a framer hands out is complete as soon as its bytes are
+   * there, so a large upload that keeps coming is bounded by `readIdleTimeout` instead. Not counted
+   * while reading is paused. Default 30 s.
+   */
+  readonly frameTimeout?: Duration.Input | undefined
   /** Queued outbound bytes above which reading from the peer pauses. Default 1 MiB. */
   readonly highWaterMark?: number | undefined
   /** Queued outbound bytes below which reading resumes. Default 256 KiB. */

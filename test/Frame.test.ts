@@ -148,7 +148,7 @@ const without = (banned: number) => (p: Uint8Array): Uint8Array => p.map((b) => 
  */
 const delimiterCase = (label: string, delim: Uint8Array, keepDelimiter: boolean): FramerCase => ({
   name: `delimiter(${label}${keepDelimiter ? ", keepDelimiter" : ""})`,
-  make: (limit) => Frame.delimiter({ delimiter: delim, maxLength: limit, keepDelimiter }),
+  make: (limit) => Frame.delimiter({ delimiter: delim, maxLength: limit, maxOutgoingLength: limit, keepDelimiter }),
   size: (p) => p.length,
   sanitize: without(delim[delim.length - 1]!),
   decoded: (payload) => (keepDelimiter ? concat([payload, delim]) : payload),
@@ -197,7 +197,7 @@ const cases: ReadonlyArray<FramerCase> = [
   delimiterCase("<->", text("<->"), true),
   {
     name: "lines(LF)",
-    make: (limit) => Frame.lines({ maxLength: limit }),
+    make: (limit) => Frame.lines({ maxLength: limit, maxOutgoingLength: limit }),
     size: (p) => p.length,
     // No LF inside, and no CR at the end (the decoder would take it for a CRLF).
     sanitize: (p) => {
@@ -213,7 +213,7 @@ const cases: ReadonlyArray<FramerCase> = [
   },
   {
     name: "lines(CRLF)",
-    make: (limit) => Frame.lines({ maxLength: limit, ending: "\r\n" }),
+    make: (limit) => Frame.lines({ maxLength: limit, maxOutgoingLength: limit, ending: "\r\n" }),
     size: (p) => p.length,
     sanitize: without(LF),
     decoded: (payload) => payload,
@@ -351,7 +351,7 @@ describe("Frame properties", () => {
               expect(error.offset).toBe(wires.reduce((n, w) => n + w.length, 0))
               expect(error.message).toContain(String(LIMIT))
               expect(run.maxBuffered).toBeLessThanOrEqual(LIMIT + c.slack)
-              if (c.prefixed) expect(run.buffered).toBeLessThanOrEqual(framer.probe)
+              if (c.prefixed) expect(run.buffered).toBeLessThanOrEqual(framer.probe!)
             }
           ),
           NUM_RUNS
@@ -710,11 +710,30 @@ describe("Frame.delimiter", () => {
     ])
   })
 
-  it("the encoder appends the delimiter and rejects a payload over maxLength", () => {
-    const framer = Frame.delimiter({ delimiter: "||", maxLength: 3, name: "pipes" })
+  it("the encoder appends the delimiter and rejects a payload over maxOutgoingLength", () => {
+    const framer = Frame.delimiter({ delimiter: "||", maxLength: 3, maxOutgoingLength: 3, name: "pipes" })
     expect(Bytes.toString(Frame.encode(framer, text("abc")))).toBe("abc||")
     const error = failure(Frame.encodeResult(framer, text("abcd")))
     expect(error._tag === "FrameTooLarge" && [error.framer, error.length, error.limit]).toEqual(["pipes", 4, 3])
+  })
+
+  it("the outgoing limit is not the incoming one: what is sent is not the peer's to bound", () => {
+    // With one limit for both ways, a reply longer than the longest request could not be sent.
+    const framer = Frame.delimiter({ delimiter: "||", maxLength: 3, name: "pipes" })
+    expect(Bytes.toString(Frame.encode(framer, text("a longer reply")))).toBe("a longer reply||")
+    const decoded = Frame.decodeAll(framer, [text("a longer reply||")])
+    expect(Result.isFailure(decoded) && decoded.failure._tag).toBe("FrameTooLarge")
+  })
+
+  it("a payload that holds the delimiter is a typed encode error, not extra frames on the other side", () => {
+    for (const [delimiter, payload] of [["||", "a||b"], ["\0", "a\0b"], ["<->", "x<->"]] as const) {
+      const framer = Frame.delimiter({ delimiter, maxLength: 64 })
+      const error = failure(Frame.encodeResult(framer, text(payload)))
+      expect(error._tag === "MalformedFrame" && error.reason).toBe("DelimiterInPayload")
+    }
+    // Parts of the delimiter are fine.
+    const framer = Frame.delimiter({ delimiter: "<->", maxLength: 64 })
+    expect(Bytes.toString(Frame.encode(framer, text("<- ->")))).toBe("<- -><->")
   })
 })
 
@@ -750,9 +769,21 @@ describe("Frame.lines", () => {
     }
   })
 
-  it("the encoder rejects a line over maxLength", () => {
-    const error = failure(Frame.encodeResult(Frame.lines({ maxLength: 2 }), text("abc")))
+  it("the encoder rejects a line over maxOutgoingLength, which defaults to 16 MiB, not maxLength", () => {
+    const error = failure(Frame.encodeResult(Frame.lines({ maxLength: 2, maxOutgoingLength: 2 }), text("abc")))
     expect(error._tag === "FrameTooLarge" && [error.framer, error.length, error.limit]).toEqual(["lines", 3, 2])
+    // A chat line of 1020 characters and its nickname, from a server that reads lines of 1024.
+    const line = "alice: " + "x".repeat(1020)
+    const wire = Frame.encode(Frame.lines({ maxLength: 1024 }), text(line))
+    expect(Bytes.toString(wire)).toBe(line + "\n")
+  })
+
+  it("a line that holds a LF is a typed encode error; a CR inside is text", () => {
+    for (const framer of [Frame.lines({ maxLength: 64 }), Frame.lines({ maxLength: 64, ending: "\r\n" })]) {
+      const error = failure(Frame.encodeResult(framer, text("two\nlines")))
+      expect(error._tag === "MalformedFrame" && error.reason).toBe("DelimiterInPayload")
+      expect(success(Frame.encodeResult(framer, text("a\rb"))).length).toBeGreaterThan(3)
+    }
   })
 })
 

@@ -77,13 +77,15 @@ describe("Server.workers", () => {
     const seen = new Map<string, number>()
     try {
       const deadline = Date.now() + 30_000
-      // Workers start at their own pace: ask until both answered (bounded in count and time).
-      for (let i = 0; i < 400 && seen.size < 2 && Date.now() < deadline; i++) {
+      // Workers start at their own pace (a busy machine may take seconds to start the second one):
+      // ask until both answered, bounded in count and time.
+      for (let i = 0; i < 3000 && seen.size < 2 && Date.now() < deadline; i++) {
         const answer = await ask(port)
         if (answer === undefined) await new Promise((r) => setTimeout(r, 100))
         else {
           const [worker, pid] = answer.split(" pid ")
           seen.set(worker!, Number(pid))
+          await new Promise((r) => setTimeout(r, 10))
         }
       }
       expect([...seen.keys()].sort()).toEqual(["worker 1", "worker 2"])

@@ -1,5 +1,5 @@
 import * as Bytes from "../Bytes.ts"
-import { type FrameError, MalformedFrame } from "../Errors.ts"
+import { type FrameError, FrameTooLarge, MalformedFrame } from "../Errors.ts"
 import type { Cursor, Framer } from "../Frame.ts"
 import { runtime } from "./runtime.ts"
 import { Status } from "./status.ts"
@@ -14,15 +14,28 @@ import { Status } from "./status.ts"
  * frame), and on either engine a copy of a 4 KiB frame costs more than a view.
  */
 export const COPY_MAX = runtime === "bun" ? 256 : 0
-const makeCursor = (): Cursor => ({
+const makeCursor = (state: unknown): Cursor => ({
   frameStart: 0,
   frameEnd: 0,
   next: 0,
   need: 0,
   offset: 0,
   resume: 0,
+  state,
+  value: undefined,
   error: undefined
 })
+
+/** Bytes the decoder may hold for one frame beyond `maxFrameLength`: room for a delimiter. */
+const SLACK = 64
+
+/** A framer broke its own contract: a defect of the framer's code, not an error of the peer. */
+export class FramerDefect extends Error {
+  constructor(framer: string, detail: string, cause?: unknown) {
+    super(`framer "${framer}" broke its contract: ${detail}`, cause === undefined ? undefined : { cause })
+    this.name = "FramerDefect"
+  }
+}
 
 /**
  * The incremental frame decoder: owns the cumulation buffer for one byte stream and drives a
@@ -39,8 +52,12 @@ export class FrameDecoder {
   need = 0
   /** Bytes of the stream consumed by decoded frames. */
   consumed = 0
+  /** What the framer parsed of the frame `next` returned last. */
+  value: unknown = undefined
 
-  private readonly cursor: Cursor = makeCursor()
+  private readonly cursor: Cursor
+  /** The most a frame in progress may hold: `maxFrameLength` and a delimiter's slack. */
+  private readonly limit: number
   private cum: Uint8Array = Bytes.empty
   private cumStart = 0
   private cumEnd = 0
@@ -54,7 +71,84 @@ export class FrameDecoder {
    * `copyMax`: frames inside one chunk and at most this long are copies rather than views (see
    * `COPY_MAX`); 0, the default, for views only.
    */
-  constructor(readonly framer: Framer, private readonly copyMax = 0) {}
+  constructor(readonly framer: Framer, private readonly copyMax = 0) {
+    this.cursor = makeCursor(framer.state?.())
+    this.limit = framer.maxFrameLength + SLACK
+  }
+
+  /**
+   * Calls the framer, and checks its answer against its contract: what it says of the bytes must be
+   * true of them. A framer that throws, or answers with positions outside the bytes it was given, is
+   * a defect (`FramerDefect`); a frame in progress past `maxFrameLength` is `FrameTooLarge`.
+   */
+  private read(buf: Uint8Array, start: number, end: number): number {
+    const cursor = this.cursor
+    const framer = this.framer
+    cursor.offset = this.consumed
+    cursor.resume = this.resume
+    let status: number
+    try {
+      status = framer.read(buf, start, end, cursor)
+    } catch (defect) {
+      throw new FramerDefect(
+        framer.name,
+        `read threw: ${defect instanceof Error ? defect.message : String(defect)}`,
+        defect
+      )
+    }
+    switch (status) {
+      case Status.Complete: {
+        const { frameStart, frameEnd, next } = cursor
+        if (!(start <= frameStart && frameStart <= frameEnd && frameEnd <= next && start < next && next <= end)) {
+          throw new FramerDefect(
+            framer.name,
+            `Complete with frame [${frameStart - start}, ${frameEnd - start}) and next ${next - start} ` +
+              `for ${end - start} bytes`
+          )
+        }
+        return status
+      }
+      case Status.NeedBytes: {
+        const need = cursor.need
+        if (!(need > end - start)) {
+          throw new FramerDefect(framer.name, `NeedBytes ${need} with ${end - start} bytes already there`)
+        }
+        if (need > this.limit) return this.tooLarge(cursor, need)
+        return status
+      }
+      case Status.NeedHeader:
+        return end - start >= this.limit ? this.tooLarge(cursor, end - start) : status
+      case Status.Failed:
+        if (cursor.error === undefined) throw new FramerDefect(framer.name, "Failed without an error")
+        return status
+      default:
+        throw new FramerDefect(framer.name, `an unknown status ${String(status)}`)
+    }
+  }
+
+  private tooLarge(cursor: Cursor, length: number): number {
+    const framer = this.framer
+    cursor.error = new FrameTooLarge({
+      framer: framer.name,
+      length,
+      limit: framer.maxFrameLength,
+      offset: this.consumed
+    })
+    return Status.Failed
+  }
+
+  /** A frame is out: what belongs to it is reset for the next one. */
+  private completed(): void {
+    const cursor = this.cursor
+    this.need = 0
+    this.resume = 0
+    this.value = cursor.value
+    cursor.value = undefined
+    this.frames++
+  }
+
+  /** Frames decoded: the frame deadline's sign that the frame in progress changed. */
+  frames = 0
 
   /** Bytes held in the cumulation buffer (a partial frame). */
   get buffered(): number {
@@ -87,7 +181,7 @@ export class FrameDecoder {
         reason: "Truncated",
         offset: this.consumed,
         detail: `the input ended ${left} bytes into a frame` +
-          (this.need > 0 ? ` of ${this.need} bytes` : " whose header was incomplete")
+          (this.need > 0 ? ` that needed ${this.need} bytes` : " whose header was incomplete")
       })
       return this.error
     }
@@ -111,13 +205,11 @@ export class FrameDecoder {
       return undefined
     }
     const cursor = this.cursor
-    cursor.offset = this.consumed
-    cursor.resume = this.resume
-    switch (this.framer.read(input, start, end, cursor)) {
+    switch (this.read(input, start, end)) {
       case Status.Complete: {
         this.inPos = cursor.next
         this.consumed += cursor.next - start
-        this.resume = 0
+        this.completed()
         return cursor.frameEnd - cursor.frameStart <= this.copyMax
           ? input.slice(cursor.frameStart, cursor.frameEnd)
           : input.subarray(cursor.frameStart, cursor.frameEnd)
@@ -147,32 +239,32 @@ export class FrameDecoder {
     for (;;) {
       // Move only as many input bytes as the frame in progress can use, so that the frames after it
       // stay zero-copy views of the input, and a header announcing too much fails before its body
-      // is buffered.
+      // is buffered: what `NeedBytes` asked for, or (header incomplete) the framer's `probe` hint,
+      // or, once the probe turned out short or without one, all the read has.
       const available = this.input.length - this.inPos
       const have = this.cumEnd - this.cumStart
-      const want = this.need > 0 ? this.need - have : Math.max(framer.probe - have, 0)
+      const probe = framer.probe
+      let want = this.need > 0 ? this.need - have : probe !== undefined && probe > have ? probe - have : available
+      want = Math.min(want, this.limit - have)
       const take = Math.min(want, available)
       if (take > 0) {
         this.append(this.input.subarray(this.inPos, this.inPos + take))
         this.inPos += take
         this.fromInput += take
-      } else if (this.need > 0 && have < this.need) {
-        return undefined
+      } else if (this.need > 0 ? have < this.need : available === 0) {
+        return undefined // more bytes must come first
       }
-      cursor.offset = this.consumed
-      cursor.resume = this.resume
       const cum = this.cum
       const start = this.cumStart
       const end = this.cumEnd
-      switch (framer.read(cum, start, end, cursor)) {
+      switch (this.read(cum, start, end)) {
         case Status.Complete: {
-          this.need = 0
-          this.resume = 0
           this.consumed += cursor.next - start
+          this.completed()
           const after = end - cursor.next
           if (after > 0 && after <= this.fromInput) {
-            // A scanning framer was given more input than its frame took: hand the bytes after the
-            // frame back to the input, so that the frames in them stay zero-copy views of it.
+            // More input was moved than the frame took: hand the bytes after the frame back to the
+            // input, so that the frames in them stay zero-copy views of it.
             this.inPos -= after
             this.fromInput -= after
             this.cumEnd = cursor.next
@@ -195,17 +287,9 @@ export class FrameDecoder {
           continue
         }
         case Status.NeedHeader: {
+          this.need = 0
           this.resume = cursor.resume
           if (this.inPos === this.input.length) return undefined
-          if (take === 0) {
-            this.error = new MalformedFrame({
-              framer: framer.name,
-              reason: "Protocol",
-              offset: this.consumed,
-              detail: `the framer asked for more header bytes than its probe of ${framer.probe}`
-            })
-            return undefined
-          }
           continue
         }
         default: {

@@ -190,19 +190,34 @@ export const varint = (options: { readonly maxFrameLength?: number | undefined }
 
 const frameStart = (writer: Bytes.Writer): number => writer.length
 
-/** Ends a frame by appending `suffix`, once its payload is known to fit in `max` bytes. */
-const endWith = (name: string, max: number, suffix: Uint8Array) => (writer: Bytes.Writer, mark: number): void => {
-  const length = writer.length - mark
-  if (length > max) {
-    writer.length = mark
-    throw new FrameTooLarge({ framer: name, length, limit: max, offset: 0 })
+/**
+ * Ends a frame by appending `suffix`, once its payload is known to fit in `max` bytes and not to hold
+ * the delimiter: a payload with the delimiter in it would reach the peer as more than one frame.
+ */
+const endWith =
+  (name: string, max: number, suffix: Uint8Array, contains: (payload: Uint8Array) => boolean) =>
+  (writer: Bytes.Writer, mark: number): void => {
+    const length = writer.length - mark
+    if (length > max) {
+      writer.length = mark
+      throw new FrameTooLarge({ framer: name, length, limit: max, offset: 0 })
+    }
+    if (contains(writer.bytes.subarray(mark, writer.length))) {
+      writer.length = mark
+      throw new MalformedFrame({
+        framer: name,
+        reason: "DelimiterInPayload",
+        offset: 0,
+        detail: `a payload of ${length} bytes holds the delimiter: it would be read as more than one frame`
+      })
+    }
+    writer.write(suffix)
   }
-  writer.write(suffix)
-}
 
 export interface DelimiterOptions {
   readonly delimiter: Uint8Array | string
   readonly maxLength: number
+  readonly maxOutgoingLength?: number | undefined
   readonly keepDelimiter?: boolean | undefined
   readonly name?: string | undefined
 }
@@ -222,10 +237,14 @@ export const delimiter = (options: DelimiterOptions): Framer => {
   const delim = typeof options.delimiter === "string" ? Bytes.fromString(options.delimiter) : options.delimiter
   if (delim.length === 0) throw new RangeError("delimiter must not be empty")
   const max = checkPositiveInteger("maxLength", options.maxLength)
+  const maxOut = checkPositiveInteger("maxOutgoingLength", options.maxOutgoingLength ?? DEFAULT_MAX_FRAME_LENGTH)
   const keep = options.keepDelimiter ?? false
   const name = options.name ?? "delimiter"
   const delimLength = delim.length
   const single = delimLength === 1 ? delim[0]! : -1
+  const contains = single >= 0
+    ? (payload: Uint8Array) => payload.indexOf(single) !== -1
+    : (payload: Uint8Array) => indexOf(payload, delim, 0, payload.length) !== -1
   return {
     name,
     maxFrameLength: max,
@@ -250,20 +269,25 @@ export const delimiter = (options: DelimiterOptions): Framer => {
       return complete(cursor, start, keep ? at + delimLength : at, at + delimLength)
     },
     begin: frameStart,
-    end: endWith(name, max, delim)
+    end: endWith(name, maxOut, delim, contains)
   }
 }
 
 export interface LinesOptions {
   readonly maxLength: number
+  readonly maxOutgoingLength?: number | undefined
   readonly ending?: "\n" | "\r\n" | undefined
 }
 
 const LF = 10
 const CR = 13
 
+/** A line may hold a CR, never a LF: decoding splits at every LF. */
+const holdsLineFeed = (payload: Uint8Array): boolean => payload.indexOf(LF) !== -1
+
 export const lines = (options: LinesOptions): Framer => {
   const max = checkPositiveInteger("maxLength", options.maxLength)
+  const maxOut = checkPositiveInteger("maxOutgoingLength", options.maxOutgoingLength ?? DEFAULT_MAX_FRAME_LENGTH)
   const ending = Bytes.fromString(options.ending ?? "\n")
   const name = "lines"
   return {
@@ -286,7 +310,7 @@ export const lines = (options: LinesOptions): Framer => {
       return complete(cursor, start, lineEnd, at + 1)
     },
     begin: frameStart,
-    end: endWith(name, max, ending)
+    end: endWith(name, maxOut, ending, holdsLineFeed)
   }
 }
 

@@ -142,6 +142,11 @@ export abstract class SessionIo implements Transport.ConnectionHandler, Host {
     if (this.engine.stopped !== undefined) this.engineStopped()
   }
 
+  /** Whether reading is paused, for whatever reason. */
+  get readingPaused(): boolean {
+    return this.paused !== 0
+  }
+
   protected pause(flag: number): void {
     if (this.paused === 0 && !this.socketClosed) this.connection.pause()
     this.paused |= flag

@@ -4,7 +4,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
-import { IdleTimeout, type SendError, WriteTimeout } from "../Errors.ts"
+import { FrameTimeout, IdleTimeout, type SendError, WriteTimeout } from "../Errors.ts"
 import * as Metrics from "../Metrics.ts"
 import type * as Pipeline from "../Pipeline.ts"
 import type * as Session from "../Session.ts"
@@ -14,7 +14,7 @@ import { makeEngine, SUSPENDED } from "./engine/index.ts"
 import { engineSpec } from "./pipeline.ts"
 import { Paused, SessionIo } from "./io.ts"
 import type { TaskPool } from "./pool.ts"
-import type { Limits, Sweeper, Swept } from "./sweeper.ts"
+import { Deadlines, type Limits, type Sweeper, type Swept } from "./sweeper.ts"
 
 /**
  * The phases of a session, in order; a session only ever moves forward.
@@ -350,44 +350,47 @@ export class SessionImpl<In, Out, E, R, S, HE, HR> extends SessionIo implements 
     })
   }
 
+  /** A frame's deadline passed: the pipeline's last reply (HTTP 408), then the session ends. */
+  private frameTimedOut(received: number, offset: number): void {
+    const error = new FrameTimeout({
+      framer: this.engine.framer.name,
+      timeoutMillis: this.limits.frameMillis,
+      received,
+      offset
+    })
+    const step = this.engine.abortFrame(error)
+    if (step === SUSPENDED) return // the last reply runs in a fiber; the engine stops after it
+    if (step.length > 0) this.write(step, this.engine.writer)
+    if (this.engine.stopped !== undefined) this.engineStopped()
+  }
+
   // --- deadlines, checked by the sweeper -------------------------------------------------------------
 
-  private sweepBytesIn = -1
-  private sweepReadAt = 0
-  private sweepQueued = 0
-  private sweepDrains = -1
-  private sweepWriteAt = 0
+  private readonly deadlines = new Deadlines()
 
   sweep(now: number, context: Context.Context<never>): void {
     this.report(context)
     if (this.phase > Phase.Finishing) return
     const limits = this.limits
-    if (this.bytesIn !== this.sweepBytesIn || this.paused !== 0) {
-      this.sweepBytesIn = this.bytesIn
-      this.sweepReadAt = now
-    } else if (now - this.sweepReadAt >= limits.readIdleMillis) {
-      this.fail(
-        new IdleTimeout({ sessionId: this.id, remoteAddress: this.remote, timeoutMillis: limits.readIdleMillis })
-      )
-      return
-    }
     this.engine.sweep(now, limits.handlerMillis)
+    const decoder = this.engine.decoder
     const queued = this.connection.queuedBytes
-    if (queued === 0 || queued < this.sweepQueued || this.drains !== this.sweepDrains) {
-      this.sweepQueued = queued
-      this.sweepDrains = this.drains
-      this.sweepWriteAt = now
-    } else if (now - this.sweepWriteAt >= limits.writeMillis) {
-      this.fail(
-        new WriteTimeout({
-          sessionId: this.id,
-          remoteAddress: this.remote,
-          timeoutMillis: limits.writeMillis,
-          queuedBytes: queued
-        })
-      )
-    } else {
-      this.sweepQueued = queued
+    switch (this.deadlines.check(this, now, decoder, queued)) {
+      case "idle":
+        return this.fail(
+          new IdleTimeout({ sessionId: this.id, remoteAddress: this.remote, timeoutMillis: limits.readIdleMillis })
+        )
+      case "frame":
+        return this.frameTimedOut(decoder.buffered, decoder.consumed)
+      case "write":
+        return this.fail(
+          new WriteTimeout({
+            sessionId: this.id,
+            remoteAddress: this.remote,
+            timeoutMillis: limits.writeMillis,
+            queuedBytes: queued
+          })
+        )
     }
   }
 }

@@ -9,6 +9,7 @@ export const defaults = {
   readIdleTimeout: Duration.minutes(5),
   writeTimeout: Duration.seconds(30),
   handlerTimeout: Duration.seconds(30),
+  frameTimeout: Duration.seconds(30),
   highWaterMark: 1024 * 1024,
   lowWaterMark: 256 * 1024,
   maxOutboundBytes: 16 * 1024 * 1024,
@@ -25,6 +26,7 @@ export interface Limits {
   readonly readIdleMillis: number
   readonly writeMillis: number
   readonly handlerMillis: number
+  readonly frameMillis: number
   readonly highWaterMark: number
   readonly lowWaterMark: number
   readonly maxOutboundBytes: number
@@ -37,6 +39,7 @@ export const limitsOf = (options: Session.Options): Limits => {
     readIdleMillis: millisOf(options.readIdleTimeout, defaults.readIdleTimeout),
     writeMillis: millisOf(options.writeTimeout, defaults.writeTimeout),
     handlerMillis: millisOf(options.handlerTimeout, defaults.handlerTimeout),
+    frameMillis: millisOf(options.frameTimeout, defaults.frameTimeout),
     highWaterMark,
     lowWaterMark: Math.min(options.lowWaterMark ?? defaults.lowWaterMark, highWaterMark),
     maxOutboundBytes: Math.max(options.maxOutboundBytes ?? defaults.maxOutboundBytes, highWaterMark),
@@ -52,8 +55,8 @@ export interface Swept {
 }
 
 /** A quarter of the shortest time-out, between 5 ms and 1 s. */
-const intervalFor = ({ handlerMillis, readIdleMillis, writeMillis }: Limits): number =>
-  Math.min(Math.max(Math.min(readIdleMillis, writeMillis, handlerMillis) / 4, 5), 1000)
+const intervalFor = ({ frameMillis, handlerMillis, readIdleMillis, writeMillis }: Limits): number =>
+  Math.min(Math.max(Math.min(readIdleMillis, writeMillis, handlerMillis, frameMillis) / 4, 5), 1000)
 
 /**
  * One fiber checks the deadlines of every session of a server or client (getty's timer wheel), so
@@ -89,5 +92,63 @@ export class Sweeper {
         })
     )
     return Effect.flatMap(Effect.suspend(() => Effect.sleep(this.intervalMillis)), () => tick).pipe(Effect.forever)
+  }
+}
+
+/**
+ * A session's deadlines, as the sweeper's visits see them: each visit compares what changed since
+ * the last one (bytes read, frames decoded, queued bytes, drains) and says which deadline passed, if
+ * any. No read, frame or write pays for a timer.
+ */
+export class Deadlines {
+  private bytesIn = -1
+  private readAt = 0
+  private frames = -1
+  private frameAt = 0
+  private queued = 0
+  private drains = -1
+  private writeAt = 0
+
+  check(
+    session: {
+      readonly limits: Limits
+      readonly bytesIn: number
+      readonly drains: number
+      readonly readingPaused: boolean
+    },
+    now: number,
+    decoder: { readonly buffered: number; readonly frames: number; readonly error: unknown },
+    queued: number
+  ): "idle" | "frame" | "write" | undefined {
+    const limits = session.limits
+    // Read idle: no byte from the peer, while reading (a paused session is not idle).
+    if (session.bytesIn !== this.bytesIn || session.readingPaused) {
+      this.bytesIn = session.bytesIn
+      this.readAt = now
+    } else if (now - this.readAt >= limits.readIdleMillis) {
+      return "idle"
+    }
+    // The frame deadline: from a frame's first byte to its last, while the peer may send.
+    if (decoder.buffered > 0 && !session.readingPaused && decoder.error === undefined) {
+      if (decoder.frames !== this.frames) {
+        this.frames = decoder.frames
+        this.frameAt = now
+      } else if (now - this.frameAt >= limits.frameMillis) {
+        return "frame"
+      }
+    } else {
+      this.frames = -1
+    }
+    // Write: queued bytes that neither shrink nor drain (a peer that does not read).
+    if (queued === 0 || queued < this.queued || session.drains !== this.drains) {
+      this.queued = queued
+      this.drains = session.drains
+      this.writeAt = now
+    } else if (now - this.writeAt >= limits.writeMillis) {
+      return "write"
+    } else {
+      this.queued = queued
+    }
+    return undefined
   }
 }

@@ -50,6 +50,7 @@ export class ConcurrentEngine extends EngineCore {
 
   private discard(slot: Slot): void {
     slot.discarded = true
+    if (slot.cancelWait !== undefined) this.poolWaits--
     slot.cancelWait?.()
     slot.cancelWait = undefined
     slot.fiber?.interruptUnsafe()
@@ -73,13 +74,22 @@ export class ConcurrentEngine extends EngineCore {
     return SUSPENDED
   }
 
+  /** A frame in progress ran out of time: once the messages before it are answered, the last reply. */
+  abortFrame(error: FrameError): Step {
+    if (this.stopped !== undefined) return this.writer.take()
+    this.decoder.error = error
+    this.failWhenIdle(error)
+    if (this.table.size === 0 && this.stopIfIdle()) return SUSPENDED
+    return this.writer.take()
+  }
+
   /** Starts the read's messages, up to the limit. */
   private dispatch(): Step {
     const decoder = this.decoder
     this.inPush = true
     try {
       while (this.stopped === undefined && this.failing === undefined && this.closeAt === undefined) {
-        if (this.table.size >= this.limit) {
+        if (this.table.size >= this.limit || this.poolWaits > 0) {
           this.blocked = true
           this.flushWriter()
           return SUSPENDED
@@ -236,10 +246,17 @@ export class ConcurrentEngine extends EngineCore {
     return false
   }
 
+  protected override poolGranted(): void {
+    this.afterAsync()
+  }
+
   /** After a fiber's outcome: go on with the read if dispatch waited, write, and tell the session. */
   private afterAsync(): void {
     if (this.inPush) return
-    if (this.blocked && this.stopped === undefined && this.failing === undefined && this.table.size < this.limit) {
+    if (
+      this.blocked && this.stopped === undefined && this.failing === undefined && this.table.size < this.limit &&
+      this.poolWaits === 0
+    ) {
       const more = this.dispatch()
       if (more === SUSPENDED) return
       if (more.length > 0) this.writeOut(more, this.writer)
@@ -250,7 +267,8 @@ export class ConcurrentEngine extends EngineCore {
     this.flushWriter()
     if (this.stopped !== undefined) {
       this.notifyStopped()
-    } else if (this.finishing && this.table.size === 0 && this.lastSlot === undefined) {
+    } else if (!this.blocked && this.table.size === 0 && this.lastSlot === undefined) {
+      // Idle: an input that ended, or a session that finishes, may go on.
       this.finishing = false
       this.notifyResumed()
     }

@@ -16,7 +16,8 @@ import {
   type Recover,
   running,
   type Slot,
-  type Spec
+  type Spec,
+  type Step
 } from "./slot.ts"
 
 export * from "./slot.ts"
@@ -35,6 +36,7 @@ export abstract class EngineCore extends EngineOutput {
   readonly decoder: FrameDecoder
   protected nextSeq = 0
   protected readonly decode: (bytes: Uint8Array) => unknown
+  protected readonly decodeWithParsed: ((bytes: Uint8Array, parsed: unknown) => unknown) | undefined
   protected readonly run: (message: unknown, context: unknown) => unknown
   protected readonly isSync: boolean
   protected readonly many: boolean
@@ -45,6 +47,7 @@ export abstract class EngineCore extends EngineOutput {
     super(spec, host)
     this.decoder = new FrameDecoder(spec.framer, COPY_MAX)
     this.decode = spec.codec.decodeUnsafe
+    this.decodeWithParsed = spec.codec.decodeFrameUnsafe
     const handler = specOf(spec.handler)
     this.run = handler.run
     this.isSync = handler.kind === "sync"
@@ -53,6 +56,8 @@ export abstract class EngineCore extends EngineOutput {
     this.lastReply = spec.lastReply
   }
 
+  /** A frame in progress ran out of time: the pipeline's last reply (if any), then the engine stops. */
+  abstract abortFrame(error: FrameError): Step
   /** Messages read whose reply is not yet written. */
   abstract get inFlight(): number
   /** The slots whose handlers run in a fiber. */
@@ -67,7 +72,9 @@ export abstract class EngineCore extends EngineOutput {
   /** Decodes a frame; what the codec throws that is not a typed error is wrapped. */
   protected decodeFrame(frame: Uint8Array): unknown {
     try {
-      return this.decode(frame)
+      // A codec that takes what the framer parsed gets it: the frame is parsed once.
+      const withParsed = this.decodeWithParsed
+      return withParsed === undefined ? this.decode(frame) : withParsed(frame, this.decoder.value)
     } catch (error) {
       throw isTagged(error) ? error : new PacketDecodeError({ codec: "decoder", cause: error, length: frame.length })
     }
@@ -124,6 +131,7 @@ export abstract class EngineCore extends EngineOutput {
     running.engine = this
     running.seq = seq
     running.slot = slot
+    this.inlineSent = false
     try {
       const result = this.run(message, this.host.handlerContext)
       // A sync handler's reply as it is: no Exit is allocated on the hot path.
@@ -193,21 +201,31 @@ export abstract class EngineCore extends EngineOutput {
     slot: Slot,
     effect: Effect.Effect<unknown, unknown, unknown>
   ): Exit.Exit<unknown, unknown> | undefined {
+    this.openIfSent(slot)
     const pool = this.host.pool
     if (pool !== undefined && !pool.tryAcquire()) {
+      this.poolWaits++
       slot.cancelWait = pool.wait(() => {
         slot.cancelWait = undefined
+        this.poolWaits--
         if (this.interrupted) {
           pool.release()
           return
         }
         const exit = this.fork(slot, effect)
         if (exit !== undefined) this.slotDone(slot, exit)
+        else this.poolGranted()
       })
       return undefined
     }
     return this.fork(slot, effect)
   }
+
+  /** Messages waiting for a slot of the task pool: the connection reads no more meanwhile. */
+  protected poolWaits = 0
+
+  /** A message that waited for the task pool got its slot. */
+  protected poolGranted(): void {}
 
   private fork(slot: Slot, effect: Effect.Effect<unknown, unknown, unknown>): Exit.Exit<unknown, unknown> | undefined {
     const pool = this.host.pool
@@ -261,6 +279,7 @@ export abstract class EngineCore extends EngineOutput {
       this.interrupted = true
       const fibers: Array<Fiber.Fiber<unknown, unknown>> = []
       for (const slot of this.slots()) {
+        if (slot.cancelWait !== undefined) this.poolWaits--
         slot.cancelWait?.()
         slot.cancelWait = undefined
         if (slot.fiber !== undefined) fibers.push(slot.fiber)

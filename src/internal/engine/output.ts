@@ -33,6 +33,16 @@ export abstract class EngineOutput {
   private deferred: Bytes.Writer | undefined = undefined
   /** Its reply is in progress: `deferred` waits for it. */
   protected openSlot: Slot | undefined = undefined
+  /** The message running inline now has sent part of its reply. */
+  protected inlineSent = false
+
+  /** A message whose handler goes on in a fiber after sending part of its reply inline: its reply is in progress. */
+  protected openIfSent(slot: Slot): void {
+    if (!this.inlineSent) return
+    this.inlineSent = false
+    slot.open = true
+    if (this.isHead(slot)) this.openSlot = slot
+  }
 
   constructor(spec: Spec, readonly host: Host) {
     this.framer = spec.framer
@@ -219,6 +229,8 @@ export abstract class EngineOutput {
     } catch (error) {
       return Exit.fail(error as SendError)
     }
+    // Part of this message's reply: should its handler go on in a fiber, its reply is in progress.
+    this.inlineSent = true
     if (this.messages) this.writeOut(this.writer.take(), this.writer)
     // Waiting makes the handler go on in a fiber: the engine writes what it holds first.
     return wait && this.host.outboundBytes() + this.writer.length > this.host.highWaterMark

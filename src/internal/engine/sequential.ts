@@ -46,6 +46,14 @@ export class SequentialEngine extends EngineCore {
     return this.writer.take()
   }
 
+  /** A frame in progress ran out of time: the last reply, then the engine stops. */
+  abortFrame(error: FrameError): Step {
+    if (this.stopped !== undefined || this.current !== undefined) return this.writer.take()
+    this.decoder.error = error
+    if (this.frameFailed(error) === SUSPENDED) return SUSPENDED
+    return this.writer.take()
+  }
+
   /** Handles the frames left in the current read, until one suspends or the engine stops. */
   private handleFrames(): Step {
     const decoder = this.decoder
