@@ -139,6 +139,8 @@ const describe = (reason: Session.CloseReason | undefined): string => {
       return "the client closed the connection"
     case "Failed":
       return "the connection failed"
+    case "Defect":
+      return "the connection ended by a defect"
     default:
       return "the connection was closed"
   }
@@ -247,7 +249,10 @@ export const make = <Req, Res, DE, EE>(
       if (options.reconnect === undefined) closed = true
       else ready = Deferred.makeUnsafe<void>()
       const reason = session.reason
-      failAll(describe(reason), reason?._tag === "Failed" ? reason.error : undefined)
+      failAll(
+        describe(reason),
+        reason?._tag === "Failed" ? reason.error : reason?._tag === "Defect" ? reason.defect : undefined
+      )
     }
 
     const first = yield* connect

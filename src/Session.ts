@@ -47,6 +47,7 @@ export type CloseReason =
   | { readonly _tag: "Closed" }
   | { readonly _tag: "Shutdown" }
   | { readonly _tag: "Failed"; readonly error: unknown }
+  | { readonly _tag: "Defect"; readonly defect: unknown }
 
 /**
  * What `send` can fail with.

@@ -562,10 +562,14 @@ describe("Session", () => {
           () => [...rec.records.values()].filter((r) => r.closes.length === 1).length === 2
         )
         const failed = [...rec.records.values()].filter((r) => r.closes.length === 1)
-        expect(failed.map((r) => (failure(r.closes[0]!) as Error).message).sort()).toEqual([
-          "onOpen bug",
-          "onOpen failure"
-        ])
+        // The throw is a defect; the failure is the hook's error.
+        const reasons = failed.map((r) => r.closes[0]!)
+        const described = reasons.map((reason) =>
+          reason._tag === "Defect"
+            ? `Defect ${(reason.defect as Error).message}`
+            : `${reason._tag} ${(failure(reason) as Error).message}`
+        )
+        expect(described.sort()).toEqual(["Defect onOpen bug", "Failed onOpen failure"])
       }))
 
     it.live("onError and onClose hooks that throw are logged, and the session's scope still closes", () =>

@@ -2,7 +2,7 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Bytes from "../Bytes.ts"
-import { HandlerError, type TransportError } from "../Errors.ts"
+import type { TransportError } from "../Errors.ts"
 import * as Metrics from "../Metrics.ts"
 import type * as Transport from "../Transport.ts"
 import { formatAddress } from "./address.ts"
@@ -94,6 +94,8 @@ export abstract class SessionIo implements Transport.ConnectionHandler, Host {
   protected abstract peerEnded(): void
   /** The socket closed (`error` when it failed). */
   protected abstract socketGone(error: TransportError | undefined): void
+  /** A bug ends the session. */
+  abstract die(defect: unknown): void
 
   // --- reading ---------------------------------------------------------------------------------------
 
@@ -125,9 +127,8 @@ export abstract class SessionIo implements Transport.ConnectionHandler, Host {
       step = this.engine.pushChunk(chunk)
     } catch (defect) {
       // The engine breaks its contract only when a framer does: the session ends, the server does not.
-      this.engine.error ??= new HandlerError({ cause: defect })
       this.engine.stopped = "failed"
-      this.engineStopped()
+      this.die(defect)
       return
     }
     if (step === SUSPENDED) {

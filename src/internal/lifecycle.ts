@@ -3,6 +3,7 @@ import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import { FrameTimeout, IdleTimeout, type SendError, WriteTimeout } from "../Errors.ts"
 import * as Metrics from "../Metrics.ts"
@@ -171,7 +172,7 @@ export class SessionImpl<In, Out, E, R, S, HE, HR> extends SessionIo implements 
 
   private afterOpen(exit: Exit.Exit<S, HE>): void {
     if (this.phase !== Phase.Opening) return // closed or shut down while opening
-    if (Exit.isFailure(exit)) this.fail(Cause.squash(exit.cause))
+    if (Exit.isFailure(exit)) this.failCause(exit.cause)
     else this.opened(exit.value)
   }
 
@@ -187,7 +188,7 @@ export class SessionImpl<In, Out, E, R, S, HE, HR> extends SessionIo implements 
       // In the session's scope: closing it stops the schedule; the schedule's end stops it too.
       const tick = Effect.catchCause(
         Effect.suspend(() => cron.run(this as Session.Session<Out, S>)),
-        (cause) => Effect.sync(() => this.fail(Cause.squash(cause)))
+        (cause) => Effect.sync(() => this.failCause(cause))
       )
       this.runFork(Effect.forkIn(Effect.schedule(tick, cron.schedule), this.scope!))
     }
@@ -257,6 +258,18 @@ export class SessionImpl<In, Out, E, R, S, HE, HR> extends SessionIo implements 
     this.finish({ _tag: "Failed", error })
   }
 
+  /** A hook's cause ends the session: its typed error as `Failed`, anything else as `Defect`. */
+  failCause(cause: Cause.Cause<unknown>): void {
+    const error = Cause.findErrorOption(cause)
+    if (Option.isSome(error)) this.fail(error.value)
+    else this.die(Cause.squash(cause))
+  }
+
+  /** A bug (a hook that throws or dies, a framer that breaks its contract) ends the session. */
+  die(defect: unknown): void {
+    this.finish({ _tag: "Defect", defect })
+  }
+
   private toFinishing(): void {
     this.phase = Phase.Finishing
     this.pause(Paused.Finishing)
@@ -275,7 +288,7 @@ export class SessionImpl<In, Out, E, R, S, HE, HR> extends SessionIo implements 
    */
   private finish(reason: Session.CloseReason): void {
     if (this.phase >= Phase.LastWords) return
-    if (reason._tag === "Failed" || this.reason === undefined) this.reason = reason
+    if (reason._tag === "Failed" || reason._tag === "Defect" || this.reason === undefined) this.reason = reason
     if (this.phase < Phase.Finishing) this.shared.onFinish?.(this)
     this.phase = Phase.LastWords
     this.pause(Paused.Finishing)
@@ -312,6 +325,9 @@ export class SessionImpl<In, Out, E, R, S, HE, HR> extends SessionIo implements 
         } else {
           yield* Effect.logDebug(`session ${this.id} ended: ${error instanceof Error ? error.message : String(error)}`)
         }
+      } else if (reason._tag === "Defect") {
+        // Not an error the pipeline declared: `onError` is not told; the log is.
+        yield* Effect.logError(`session ${this.id} ended by a defect`, Cause.die(reason.defect))
       }
       this.engine.flushSends()
       this.phase = Phase.Closing
