@@ -126,8 +126,11 @@ export abstract class SessionIo implements Transport.ConnectionHandler, Host {
     try {
       step = this.engine.pushChunk(chunk)
     } catch (defect) {
-      // The engine breaks its contract only when a framer does: the session ends, the server does not.
+      // A bug below the engine's own checks: the replies encoded so far go out, the session ends with a
+      // `Defect`, the server goes on.
       this.engine.stopped = "failed"
+      const encoded = this.engine.writer.take()
+      if (encoded.length > 0) this.write(encoded, this.engine.writer)
       this.die(defect)
       return
     }

@@ -203,7 +203,8 @@ export class SessionImpl<In, Out, E, R, S, HE, HR> extends SessionIo implements 
   protected engineStopped(): void {
     if (this.phase > Phase.Finishing) return
     const engine = this.engine
-    if (engine.stopped === "failed") this.finish({ _tag: "Failed", error: engine.error })
+    if (engine.defect !== undefined) this.die(engine.defect)
+    else if (engine.stopped === "failed") this.finish({ _tag: "Failed", error: engine.error })
     else this.finish(this.reason ?? { _tag: "Closed" })
   }
 

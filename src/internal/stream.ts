@@ -128,6 +128,7 @@ export const transform = <E1, R1, In, Out, E, R, S>(
         flushOverflow,
         Effect.suspend(() => {
           const sent = bytes.length > 0 ? Effect.asVoid(Queue.offer(mailbox, bytes.slice())) : Effect.void
+          if (engine.defect !== undefined) return Effect.andThen(sent, Effect.die(engine.defect))
           const error = engine.error as E | undefined
           if (error !== undefined) return Effect.andThen(sent, Effect.fail(error))
           return Effect.as(sent, engine.stopped !== undefined)
@@ -141,6 +142,7 @@ export const transform = <E1, R1, In, Out, E, R, S>(
       Effect.andThen(Effect.suspend(() => engine.stopped !== undefined ? Effect.void : step(engine.end()))),
       Effect.andThen(flushOverflow),
       Effect.andThen(Effect.suspend(() => {
+        if (engine.defect !== undefined) return Effect.die(engine.defect)
         const error = engine.error as E | undefined
         return error === undefined ? Effect.void : Effect.fail(error)
       })),

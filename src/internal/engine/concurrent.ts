@@ -94,10 +94,11 @@ export class ConcurrentEngine extends EngineCore {
           this.flushWriter()
           return SUSPENDED
         }
-        const view = decoder.next()
+        const view = this.nextFrame()
         if (view === undefined) {
-          if (decoder.error !== undefined) {
-            this.failWhenIdle(decoder.error)
+          const error = this.defect ?? decoder.error
+          if (error !== undefined) {
+            this.failWhenIdle(error)
             if (this.table.size === 0 && this.stopIfIdle()) return SUSPENDED
           }
           break

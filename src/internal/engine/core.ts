@@ -114,6 +114,22 @@ export abstract class EngineCore extends EngineOutput {
     }
   }
 
+  /**
+   * A framer that broke its contract (`FramerDefect`): the engine stops reading, and the session ends
+   * with a `Defect` once the replies before it are out.
+   */
+  defect: unknown = undefined
+
+  /** The next frame of the read; a framer defect is recorded and ends the read. */
+  protected nextFrame(): Uint8Array | undefined {
+    try {
+      return this.decoder.next()
+    } catch (defect) {
+      this.defect ??= defect
+      return undefined
+    }
+  }
+
   /** An error nothing recovered: the engine stops. */
   protected fail(error: unknown): void {
     if (this.error !== undefined) return

@@ -58,9 +58,10 @@ export class SequentialEngine extends EngineCore {
   private handleFrames(): Step {
     const decoder = this.decoder
     while (this.stopped === undefined) {
-      const frame = decoder.next()
+      const frame = this.nextFrame()
       if (frame === undefined) {
-        if (decoder.error !== undefined && this.frameFailed(decoder.error) === SUSPENDED) return SUSPENDED
+        if (this.defect !== undefined) this.fail(this.defect)
+        else if (decoder.error !== undefined && this.frameFailed(decoder.error) === SUSPENDED) return SUSPENDED
         break
       }
       this.framesIn++
