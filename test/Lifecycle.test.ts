@@ -302,6 +302,50 @@ describe("a handler that closes after its reply", () => {
   }
 })
 
+describe("a handler resumed from inside another connection's handler", () => {
+  // Connection A's handler waits for something connection B's (synchronous) handler provides, as a
+  // handler waits for a client's reply: A's fiber then resumes synchronously inside B's handler.
+  // Its send and close are still A's own, in order: "sent", then "bye", then FIN. A broken engine
+  // takes them for B's broadcasts: A's close interrupts its own handler (no "bye"), or "sent"
+  // goes out as a broadcast.
+  it.live("sends and closes in order with its own reply", () =>
+    Effect.gen(function* () {
+      const waiting: Array<(value: string) => void> = []
+      const server = yield* Server.serve({
+        pipeline: Pipeline.make({
+          framer: lines,
+          codec: Packet.utf8,
+          handler: Handler.effect((line: string, session: Session.Session<string, void>) => {
+            if (line === "release") {
+              // B: synchronous, resumes A's fiber on the spot.
+              return Effect.sync(() => {
+                for (const resume of waiting.splice(0)) resume("released")
+                return "done"
+              })
+            }
+            return Effect.gen(function* () {
+              const value = yield* Effect.callback<string>((resume) => {
+                waiting.push((v) => resume(Effect.succeed(v)))
+              })
+              yield* session.send(`sent ${value}`)
+              yield* session.close
+              return "bye"
+            })
+          })
+        })
+      })
+      const a = yield* connect(server.port)
+      const b = yield* connect(server.port)
+      a.write("wait\n")
+      yield* eventually("A waits", () => waiting.length === 1)
+      b.write("release\n")
+      yield* within("B's reply", () => b.waitFor("done\n".length))
+      yield* within("A closed", () => a.closed)
+      expect(text(a)).toBe("sent released\nbye\n")
+      expect(text(b)).toBe("done\n")
+    }))
+})
+
 describe("a close under Handler.concurrent(4)", () => {
   // `slow` (50 ms), `quit` (closes), `later` (never finishes). The reply to `slow`, a message before
   // `quit`, must be written although it finishes after `quit` closed; `later`, a message after it, is

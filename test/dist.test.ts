@@ -200,7 +200,7 @@ describe("dist", () => {
 
   it("every export of package.json points at built files, JavaScript and declarations", () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8"))
-    expect(Object.keys(pkg.exports)).toEqual([".", "./bun", "./deno", "./node", "./socket", "./workers"])
+    expect(Object.keys(pkg.exports)).toEqual([".", "./bun", "./deno", "./node", "./socket", "./workers", "./rpc"])
     const targets = [pkg.main, pkg.types]
     for (const entry of Object.values(pkg.exports) as Array<{ types: string; default: string }>) {
       expect(entry.types).toMatch(/^\.\/dist\/.*\.d\.ts$/)

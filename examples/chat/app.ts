@@ -4,6 +4,7 @@
  */
 import { Effect } from "effect"
 import { Server } from "../../src/index.ts"
+import { connectBridge } from "./bridge.ts"
 import { Hub } from "./hub.ts"
 import { chat, type Config } from "./protocol.ts"
 
@@ -17,6 +18,7 @@ export interface Options extends Config {
 export const serve = (options: Options = {}) =>
   Effect.gen(function* () {
     const hub = new Hub()
+    if (options.redisUrl !== undefined) hub.bridge = yield* connectBridge(hub, options.redisUrl)
     const server = yield* Server.serve({
       ...chat(hub, options),
       host: options.host ?? "127.0.0.1",

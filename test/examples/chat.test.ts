@@ -7,6 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { serve } from "../../examples/chat/app.ts"
 import type { Options } from "../../examples/chat/app.ts"
+import * as Resp from "../../examples/resp/app.ts"
 import { Bytes } from "../../src/index.ts"
 import { type Peer, peer } from "../util/peer.ts"
 
@@ -244,5 +245,46 @@ describe("chat: limits", () => {
       const heard = linesOf(reader.p).filter((l) => l.startsWith(`${speaker.nick}: `))
       expect(heard.length).toBe(sent)
       expect(heard.every((l) => l === said.slice(0, -1))).toBe(true)
+    }))
+})
+
+describe("chat: rooms shared through Redis pub/sub", () => {
+  it.live("two chat servers on one Redis (here the RESP example server) form one chat", () =>
+    Effect.gen(function* () {
+      const redis = yield* Resp.serve({ port: 0 })
+      const redisUrl = `redis://127.0.0.1:${redis.port}`
+      const one = yield* chatServer({ redisUrl })
+      const two = yield* chatServer({ redisUrl })
+      const a = yield* one.join
+      const b = yield* two.join
+      const c = yield* two.join
+      // Through Redis: a's line reaches the members of the other server; and the other way round.
+      a.p.write("hello from one\n")
+      yield* line(b.p, (l) => l === `${a.nick}: hello from one`, "b hears a across servers")
+      yield* line(c.p, (l) => l === `${a.nick}: hello from one`, "c hears a across servers")
+      b.p.write("hello from two\n")
+      yield* line(a.p, (l) => l === `${b.nick}: hello from two`, "a hears b across servers")
+      yield* line(c.p, (l) => l === `${b.nick}: hello from two`, "c hears b on its own server")
+      // Rooms hold across servers too: a and b in rust, c stays in lobby.
+      a.p.write("/join rust\n")
+      yield* line(a.p, (l) => l.startsWith("* you are in rust"), "a in rust")
+      b.p.write("/join rust\n")
+      yield* line(a.p, (l) => l === `* ${b.nick} joined`, "a told b joined")
+      b.p.write("rust only\n")
+      yield* line(a.p, (l) => l === `${b.nick}: rust only`, "a hears b in rust")
+      // c's lobby line, then c joining rust, go through Redis in that order (one publisher): once a
+      // (on the other server, in rust) hears c join, c's lobby line has been delivered, or not, for good.
+      c.p.write("lobby only\n/join rust\n")
+      yield* line(a.p, (l) => l === `* ${c.nick} joined`, "a told c joined")
+      expect(linesOf(a.p).filter((l) => l.includes("lobby only"))).toEqual([])
+      expect(linesOf(b.p).filter((l) => l.includes("lobby only"))).toEqual([])
+      a.p.write("/quit\n")
+      yield* line(b.p, (l) => l === `* ${a.nick} left`, "b told a left")
+      yield* line(c.p, (l) => l === `* ${a.nick} left`, "c told a left")
+      // No one heard anything twice.
+      expect(linesOf(b.p).filter((l) => l === `${a.nick}: hello from one`).length).toBe(1)
+      expect(linesOf(c.p).filter((l) => l === `${b.nick}: hello from two`).length).toBe(1)
+      // Each server published its own lines once: the server never re-delivers its own.
+      expect(linesOf(c.p).filter((l) => l === `${a.nick}: hello from one`).length).toBe(1)
     }))
 })

@@ -1,6 +1,7 @@
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Bytes from "../../Bytes.ts"
 import { ConnectionClosed, OutboundOverflow, PacketEncodeError, type SendError } from "../../Errors.ts"
 import type * as Frame from "../../Frame.ts"
@@ -156,8 +157,13 @@ export abstract class EngineOutput {
   /** `session.send` / `sendWait`: in order with the replies of the message it is sent from, if any. */
   send(message: unknown, wait: boolean): Effect.Effect<void, SendError> {
     return Effect.suspend(() => {
-      if (running.engine === this) return this.sendInline(message, wait)
-      if (running.engine !== undefined) return this.sendOutside(message, wait)
+      if (running.engine !== undefined) {
+        // A handler's fiber may be resumed synchronously from inside another message's inline run
+        // (a reply from another connection completes what it waits for): its own slot comes first.
+        const slot = this.slotOfCurrentFiber()
+        if (slot !== undefined) return this.sendFromSlot(slot, message, wait)
+        return running.engine === this ? this.sendInline(message, wait) : this.sendOutside(message, wait)
+      }
       return Effect.withFiber((fiber) => {
         const slot = fiber.getRef(CurrentSlot)
         return slot !== undefined && slot.engine === this && !slot.settled
@@ -178,12 +184,12 @@ export abstract class EngineOutput {
   /** `close`: after the reply to the message it is called from, if any. */
   get close(): Effect.Effect<void> {
     return Effect.suspend(() => {
-      if (running.engine === this) {
-        this.closeFrom(running.seq)
-        return Effect.void
-      }
       if (running.engine !== undefined) {
-        this.host.closeRequested()
+        // As in `send`: a fiber of this engine's resumed inside another message's inline run.
+        const slot = this.slotOfCurrentFiber()
+        if (slot !== undefined) this.closeFrom(slot.seq)
+        else if (running.engine === this) this.closeFrom(running.seq)
+        else this.host.closeRequested()
         return Effect.void
       }
       return Effect.withFiber((fiber) => {
@@ -193,6 +199,14 @@ export abstract class EngineOutput {
         return Effect.void
       })
     })
+  }
+
+  /** The slot of this engine whose handler runs in the current fiber, while it is unsettled. */
+  private slotOfCurrentFiber(): Slot | undefined {
+    const fiber = Fiber.getCurrent()
+    if (fiber === undefined) return undefined
+    const slot = fiber.getRef(CurrentSlot)
+    return slot !== undefined && slot.engine === this && !slot.settled ? slot : undefined
   }
 
   private closeFrom(seq: number): void {
