@@ -5,6 +5,10 @@
  * They cost nothing per read: byte and frame counts are added by the sweeper that checks
  * time-outs (about once a second, and when a session ends), connection counts at accept and close.
  *
+ * Their names follow Prometheus' conventions, so that Effect's `PrometheusMetrics.format()`
+ * (`effect/observability`) gives text that `promtool check metrics` accepts: counters end in
+ * `_total`, and a unit (`bytes`) comes before it.
+ *
  * @since 0.1.0
  */
 import * as Metric from "effect/Metric"
@@ -36,7 +40,7 @@ export const connectionsTotal: Metric.Counter<number> = Metric.counter("sluice_c
  * @since 0.1.0
  * @category metrics
  */
-export const connectionsRejected: Metric.Counter<number> = Metric.counter("sluice_connections_rejected", {
+export const connectionsRejected: Metric.Counter<number> = Metric.counter("sluice_connections_rejected_total", {
   description: "connections refused over maxConnections",
   incremental: true
 })
@@ -47,7 +51,7 @@ export const connectionsRejected: Metric.Counter<number> = Metric.counter("sluic
  * @since 0.1.0
  * @category metrics
  */
-export const bytesIn: Metric.Counter<number> = Metric.counter("sluice_bytes_in", {
+export const bytesIn: Metric.Counter<number> = Metric.counter("sluice_received_bytes_total", {
   description: "bytes read",
   incremental: true
 })
@@ -58,7 +62,7 @@ export const bytesIn: Metric.Counter<number> = Metric.counter("sluice_bytes_in",
  * @since 0.1.0
  * @category metrics
  */
-export const bytesOut: Metric.Counter<number> = Metric.counter("sluice_bytes_out", {
+export const bytesOut: Metric.Counter<number> = Metric.counter("sluice_sent_bytes_total", {
   description: "bytes written",
   incremental: true
 })
@@ -69,18 +73,19 @@ export const bytesOut: Metric.Counter<number> = Metric.counter("sluice_bytes_out
  * @since 0.1.0
  * @category metrics
  */
-export const framesIn: Metric.Counter<number> = Metric.counter("sluice_frames_in", {
+export const framesIn: Metric.Counter<number> = Metric.counter("sluice_frames_decoded_total", {
   description: "frames decoded",
   incremental: true
 })
 
 /**
  * Sessions ended, by reason: the `CloseReason` tag, or the error's tag for `Failed`
- * (`IdleTimeout`, `FrameTooLarge`, ...), as the label `reason`.
+ * (`IdleTimeout`, `FrameTooLarge`, ...), as the frequency's key (the label `key` in Effect's
+ * Prometheus format: `sluice_sessions_ended_total{key="PeerClosed"} 3`).
  *
  * @since 0.1.0
  * @category metrics
  */
-export const sessionsEnded: Metric.Frequency = Metric.frequency("sluice_sessions_ended", {
+export const sessionsEnded: Metric.Frequency = Metric.frequency("sluice_sessions_ended_total", {
   description: "sessions ended, by reason"
 })
