@@ -5,124 +5,13 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
-import { Buffer } from "node:buffer"
 import * as net from "node:net"
 import * as tls from "node:tls"
 import { TransportError } from "../Errors.ts"
 import type * as Scope from "effect/Scope"
-import type {
-  Address,
-  Connection,
-  ConnectionHandler,
-  ConnectOptions,
-  Listener,
-  ListenOptions,
-  Transport
-} from "../Transport.ts"
+import type { Address, Connection, ConnectOptions, Listener, ListenOptions, Transport } from "../Transport.ts"
 import { formatAddress, makeAddress } from "../internal/address.ts"
-
-class NodeConnection implements Connection {
-  readonly remoteAddress: Address
-  readonly localAddress: Address
-  private handler: ConnectionHandler | undefined = undefined
-  private closed = false
-  private ending = false
-  private failure: TransportError | undefined = undefined
-  /** A `write` returned false: `onDrain` is owed once nothing is queued. */
-  private drainOwed = false
-
-  constructor(readonly socket: net.Socket, unixPath: string | undefined) {
-    this.remoteAddress = unixPath !== undefined
-      ? { _tag: "Unix", path: unixPath }
-      : makeAddress(socket.remoteAddress, socket.remotePort)
-    this.localAddress = unixPath !== undefined
-      ? { _tag: "Unix", path: unixPath }
-      : makeAddress(socket.localAddress, socket.localPort)
-    // Half-open by default (see `listen` for TLS servers, which cannot be created with it).
-    socket.allowHalfOpen = true
-    // From the start: an `error` without a listener (a reset before `start`, say) would crash the process.
-    socket.on("error", (cause) => {
-      this.failure ??= new TransportError({ operation: "read", address: formatAddress(this.remoteAddress), cause })
-    })
-    socket.setNoDelay(true)
-  }
-
-  start(handler: ConnectionHandler): void {
-    if (this.handler !== undefined) return
-    this.handler = handler
-    const socket = this.socket
-    // Nothing but `onClose` once the socket is destroyed: Bun's node:net emits `end` after `destroy()`.
-    socket.on("data", (chunk: Uint8Array) => {
-      if (!socket.destroyed) handler.onData(chunk)
-    })
-    socket.on("end", () => {
-      if (!socket.destroyed) handler.onEnd()
-    })
-    socket.on("close", () => this.reportClose())
-    if (socket.destroyed) this.reportClose()
-  }
-
-  private reportClose(): void {
-    if (this.closed || this.handler === undefined) return
-    this.closed = true
-    this.handler.onClose(this.failure)
-  }
-
-  /**
-   * Called by node:net for each write once it is flushed (with the bytes' count already taken off
-   * `writableLength`). Node's own `drain` event comes only after a write that passed its 16 KiB
-   * high-water mark, while the contract owes `onDrain` after every `write` that returned false.
-   */
-  private readonly afterWrite = (): void => {
-    if (!this.drainOwed || this.closed || this.socket.destroyed || this.socket.writableLength !== 0) return
-    this.drainOwed = false
-    this.handler?.onDrain()
-  }
-
-  write(bytes: Uint8Array): boolean {
-    if (this.closed || this.ending || this.socket.destroyed) return false
-    const socket = this.socket
-    // node:net keeps a reference to what it is given until it is flushed: give it a copy, from
-    // Node's buffer pool for small writes rather than a new ArrayBuffer each time.
-    socket.write(Buffer.from(bytes), this.afterWrite)
-    // node:net's own answer is "below 16 KiB queued"; the contract's is "nothing queued".
-    if (socket.writableLength === 0) return true
-    this.drainOwed = true
-    return false
-  }
-
-  writeNoCopy(bytes: Uint8Array): boolean {
-    if (this.closed || this.ending || this.socket.destroyed) return false
-    const socket = this.socket
-    socket.write(bytes, this.afterWrite)
-    // Nothing queued: the kernel took every byte inside `write`, and node:net holds no reference.
-    if (socket.writableLength === 0) return false
-    this.drainOwed = true
-    return true
-  }
-
-  get queuedBytes(): number {
-    return this.socket.writableLength
-  }
-
-  pause(): void {
-    this.socket.pause()
-  }
-
-  resume(): void {
-    this.socket.resume()
-  }
-
-  end(): void {
-    if (this.ending) return
-    this.ending = true
-    this.socket.end()
-  }
-
-  destroy(): void {
-    this.socket.destroy()
-  }
-}
+import { NodeConnection } from "../internal/node-connection.ts"
 
 const listen = (
   options: ListenOptions,
@@ -130,6 +19,7 @@ const listen = (
 ): Effect.Effect<Listener, TransportError, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.callback<{ server: net.Server; address: Address }, TransportError>((resume) => {
+      // TCP and Unix sockets are accepted paused: nothing is read before `start` sets up where reads go.
       const onSocket = (socket: net.Socket) => onConnection(new NodeConnection(socket, options.path))
       // A TLS server is created without `allowHalfOpen` (`NodeConnection` turns it on once the
       // handshake is done): with it, a client that hangs up during the handshake (one that rejects
@@ -141,7 +31,7 @@ const listen = (
           allowHalfOpen: false,
           handshakeTimeout: options.tls.handshakeTimeout ?? 10_000
         }, onSocket)
-        : net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, onSocket)
+        : net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, onSocket)
       // A failed or timed-out handshake is reported here and the socket is left open: drop it.
       server.on("tlsClientError", (_error: Error, socket: net.Socket) => socket.destroy())
       const requested = formatAddress(makeAddress(options.host ?? "127.0.0.1", options.port ?? 0, options.path))

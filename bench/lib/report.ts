@@ -1,0 +1,298 @@
+/**
+ * The socket benchmark's results and what is computed from them: the ratios to the raw baseline of
+ * the same runtime, from the same load generator, in the same run; the targets; the places where the
+ * two load generators disagree. Rendering is in render.ts.
+ */
+import type { FloodResult, LoadgenName, Sample, Scenario } from "./load.ts"
+import type { Kind, RuntimeName } from "./servers.ts"
+
+export interface Entry {
+  readonly server: string
+  readonly runtime: RuntimeName
+  readonly kind: Kind
+  readonly handler: string | undefined
+  readonly label: string
+  readonly scenario: Scenario["id"]
+  readonly loadgen: LoadgenName
+  samples: Array<Sample>
+  error?: string
+  /** The fastest sample: noise from the rest of a shared machine only ever slows a run down. */
+  result?: Sample
+}
+
+/** Memory of one server: idle, then at 1000 connections (its first run, on the fresh server). */
+export interface Memory {
+  readonly server: string
+  readonly runtime: RuntimeName
+  readonly kind: Kind
+  readonly label: string
+  readonly loadgen: LoadgenName
+  /** RSS once listening, before any connection. */
+  readonly idleRssMB: number | undefined
+  /** Peak RSS during the 1000-connection run (VmHWM, reset before it). */
+  readonly peakRssMB: number | undefined
+  /** RSS once the run was over and its connections closed. */
+  readonly afterRssMB: number | undefined
+  readonly error?: string
+}
+
+export interface Report {
+  readonly bench: "sockets"
+  readonly schema: 2
+  readonly date: string
+  readonly command: string
+  readonly quick: boolean
+  readonly minutes: number
+  readonly machine: {
+    readonly cores: number
+    readonly cpuModel: string
+    readonly pinned: boolean
+    readonly loadAverageBefore: Array<number>
+    readonly loadAverageAfter: Array<number>
+    readonly memoryGB: number
+    readonly kernel: string
+  }
+  readonly versions: { bun: string; deno: string; node: string; go: string; gcc: string }
+  readonly settings: {
+    readonly duration: number
+    readonly warmup: number
+    readonly floodSeconds: number
+    readonly floodLimitMB: number
+    readonly scenarios: Array<Scenario>
+    readonly loadgens: Array<LoadgenName>
+    readonly history: string
+  }
+  /** What was left out, and why (no `go`, no C compiler, ...). */
+  readonly skipped: Array<string>
+  readonly notes: Record<string, string>
+  readonly results: Array<Entry>
+  readonly memory: Array<Memory>
+  readonly flood: Array<FloodResult>
+  readonly codec: Array<unknown>
+}
+
+export const LOADGEN_LABEL: Record<LoadgenName, string> = { bun: "Bun (bench/loadgen.ts)", c: "C (bench/loadgen.c)" }
+
+export const find = (
+  report: Report,
+  server: string,
+  scenario: Scenario["id"],
+  loadgen: LoadgenName
+): Entry | undefined =>
+  report.results.find((e) => e.server === server && e.scenario === scenario && e.loadgen === loadgen)
+
+export const rawOf = (report: Report, entry: Entry): Entry | undefined =>
+  find(report, `${entry.runtime}-raw`, entry.scenario, entry.loadgen)
+
+export const ratio = (a: number | undefined, b: number | undefined): number | undefined =>
+  a === undefined || b === undefined || b === 0 ? undefined : a / b
+
+export const fx = (n: number | undefined, digits = 2) => n === undefined ? "-" : `${n.toFixed(digits)}x`
+
+export const fmtRate = (n: number) => n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : `${(n / 1e3).toFixed(1)}k`
+
+/** Messages per second of the server's own CPU time: what it costs, whatever else ran on its core. */
+export const perCpu = (e: Entry | undefined): number | undefined =>
+  e?.result?.serverCpuPercent === undefined || e.result.serverCpuPercent <= 0
+    ? undefined
+    : e.result.messagesPerSec / (e.result.serverCpuPercent / 100)
+
+/** msg/s of a server over its runtime's raw baseline, same scenario and load generator. */
+export const msgRatio = (report: Report, server: string, scenario: Scenario["id"], loadgen: LoadgenName) => {
+  const e = find(report, server, scenario, loadgen)
+  return e === undefined ? undefined : ratio(e.result?.messagesPerSec, rawOf(report, e)?.result?.messagesPerSec)
+}
+
+/** p99 latency of a server over its runtime's raw baseline, same scenario and load generator. */
+export const p99Ratio = (report: Report, server: string, scenario: Scenario["id"], loadgen: LoadgenName) => {
+  const e = find(report, server, scenario, loadgen)
+  return e === undefined ? undefined : ratio(e.result?.latencyMs.p99, rawOf(report, e)?.result?.latencyMs.p99)
+}
+
+export const memoryOf = (report: Report, server: string): Memory | undefined =>
+  report.memory.find((m) => m.server === server)
+
+/** Peak minus idle RSS at 1000 connections, per connection (KB). */
+export const perConnectionKB = (m: Memory | undefined): number | undefined =>
+  m?.peakRssMB === undefined || m.idleRssMB === undefined ? undefined : ((m.peakRssMB - m.idleRssMB) * 1024) / 1000
+
+// --- targets ------------------------------------------------------------------------------------------
+
+export interface Target {
+  readonly text: string
+  /** One value per load generator, or one for both (memory). */
+  readonly values: Partial<Record<LoadgenName | "both", number | undefined>>
+  /** `undefined`: information only. */
+  readonly met: boolean | undefined
+  readonly moonshot?: boolean
+}
+
+const SCENARIO_SHORT: Record<Scenario["id"], string> = {
+  latency: "1x1x64B",
+  throughput: "50x16x64B",
+  bandwidth: "50x4x4KiB",
+  connections: "1000x1x64B"
+}
+
+export const targets = (report: Report): Array<Target> => {
+  const list: Array<Target> = []
+  const loadgens = report.settings.loadgens
+  const has = (server: string, scenario: Scenario["id"]) =>
+    loadgens.some((l) => find(report, server, scenario, l) !== undefined)
+  /** A target on a ratio, met when every load generator's value is within bounds. */
+  const add = (
+    text: string,
+    value: (loadgen: LoadgenName) => number | undefined,
+    bounds: { readonly min?: number; readonly max?: number } | undefined,
+    moonshot = false
+  ) => {
+    const values: Target["values"] = {}
+    for (const l of loadgens) values[l] = value(l)
+    const known = loadgens.map((l) => values[l]).filter((v): v is number => v !== undefined)
+    const met = bounds === undefined || known.length === 0
+      ? undefined
+      : known.every((v) =>
+        (bounds.min === undefined || v >= bounds.min) && (bounds.max === undefined || v <= bounds.max)
+      )
+    list.push({ text: bounds === undefined ? `(information) ${text}` : text, values, met, moonshot })
+  }
+  const minimums = { bun: 0.95, deno: 0.9, node: 0.9 } as const
+  for (const runtime of ["bun", "deno", "node"] as const) {
+    const server = `${runtime}-sluice-sync`
+    if (!has(server, "throughput")) continue
+    add(
+      `${runtime} 50x16x64B, sync handler >= ${minimums[runtime]}x raw`,
+      (l) => msgRatio(report, server, "throughput", l),
+      { min: minimums[runtime] }
+    )
+  }
+  for (const runtime of ["bun", "deno", "node"] as const) {
+    for (const scenario of ["latency", "throughput", "bandwidth", "connections"] as const) {
+      const server = `${runtime}-sluice-sync`
+      if (!has(server, scenario)) continue
+      add(
+        `${runtime} ${SCENARIO_SHORT[scenario]}, sync handler >= 0.85x raw`,
+        (l) => msgRatio(report, server, scenario, l),
+        { min: 0.85 }
+      )
+    }
+  }
+  if (has("node-sluice-sync", "bandwidth")) {
+    add("node 50x4x4KiB >= 0.9x raw", (l) => msgRatio(report, "node-sluice-sync", "bandwidth", l), { min: 0.9 })
+    add("node 50x4x4KiB p99 <= 1.5x raw", (l) => p99Ratio(report, "node-sluice-sync", "bandwidth", l), { max: 1.5 })
+  }
+  for (const runtime of ["bun", "deno", "node"] as const) {
+    const sluice = memoryOf(report, `${runtime}-sluice-sync`)
+    const raw = memoryOf(report, `${runtime}-raw`)
+    if (sluice === undefined || raw === undefined) continue
+    list.push({
+      text: `${runtime} per-connection memory at 1000 connections (peak minus idle RSS) <= 1.2x raw`,
+      values: { both: ratio(perConnectionKB(sluice), perConnectionKB(raw)) },
+      met: (() => {
+        const v = ratio(perConnectionKB(sluice), perConnectionKB(raw))
+        return v === undefined ? undefined : v <= 1.2
+      })()
+    })
+  }
+  for (const runtime of ["bun", "deno", "node"] as const) {
+    for (const scenario of ["latency", "throughput", "bandwidth", "connections"] as const) {
+      for (
+        const [platform, shape] of [[`${runtime}-platform`, "idiomatic"], [`${runtime}-platform-batched`, "batched"]]
+      ) {
+        if (!has(platform, scenario) || !has(`${runtime}-sluice-sync`, scenario)) continue
+        const factor = (l: LoadgenName) =>
+          ratio(
+            find(report, `${runtime}-sluice-sync`, scenario, l)?.result?.messagesPerSec,
+            find(report, platform, scenario, l)?.result?.messagesPerSec
+          )
+        add(
+          `${runtime} ${SCENARIO_SHORT[scenario]}: sluice (sync) / effect/socket SocketServer (${shape}) > 1`,
+          factor,
+          { min: 1.0000001 }
+        )
+      }
+    }
+  }
+  if (has("bun-sluice-gen", "throughput")) {
+    add(
+      "bun 50x16x64B, Handler.effect(() => Effect.gen(...)) per message >= 0.8x raw",
+      (l) => msgRatio(report, "bun-sluice-gen", "throughput", l),
+      { min: 0.8 }
+    )
+  }
+  for (const handler of ["succeed", "handler-gen"] as const) {
+    if (!has(`bun-sluice-${handler}`, "throughput")) continue
+    add(
+      `bun 50x16x64B, ${handler} handler, x raw`,
+      (l) => msgRatio(report, `bun-sluice-${handler}`, "throughput", l),
+      undefined
+    )
+  }
+  if (has("bun-sluice-sync", "throughput")) {
+    add(
+      "moonshot: bun 50x16x64B p99 latency <= raw Bun's p99",
+      (l) => p99Ratio(report, "bun-sluice-sync", "throughput", l),
+      { max: 1 },
+      true
+    )
+  }
+  for (const runtime of ["bun", "deno", "node"] as const) {
+    if (has(`${runtime}-sluice-sync`, "latency")) {
+      add(
+        `${runtime} 1x1x64B p99 latency, x raw`,
+        (l) => p99Ratio(report, `${runtime}-sluice-sync`, "latency", l),
+        undefined
+      )
+    }
+    if (has(`${runtime}-raw-effect`, "bandwidth")) {
+      add(
+        `${runtime} 50x4x4KiB: the raw server with Effect's modules loaded (and unused), x raw`,
+        (l) => msgRatio(report, `${runtime}-raw-effect`, "bandwidth", l),
+        undefined
+      )
+    }
+  }
+  return list
+}
+
+// --- the load generators against each other ------------------------------------------------------------
+
+export interface Disagreement {
+  readonly server: string
+  readonly label: string
+  readonly runtime: RuntimeName
+  readonly scenario: Scenario["id"]
+  readonly what: "msg/s x raw" | "p99 x raw"
+  readonly bun: number
+  readonly c: number
+}
+
+/**
+ * Ratios to raw that the two load generators see differently (by more than `tolerance`, relative):
+ * a result only one of them sees is a finding to explain, not noise to average away.
+ */
+export const disagreements = (report: Report, tolerance = 0.15): Array<Disagreement> => {
+  const list: Array<Disagreement> = []
+  for (const e of report.results) {
+    if (e.loadgen !== "bun" || e.kind === "raw" || e.kind === "go") continue
+    const c = find(report, e.server, e.scenario, "c")
+    if (c === undefined) continue
+    const pairs: Array<[Disagreement["what"], number | undefined, number | undefined]> = [
+      ["msg/s x raw", msgRatio(report, e.server, e.scenario, "bun"), msgRatio(report, e.server, e.scenario, "c")],
+      ["p99 x raw", p99Ratio(report, e.server, e.scenario, "bun"), p99Ratio(report, e.server, e.scenario, "c")]
+    ]
+    for (const [what, bun, cValue] of pairs) {
+      if (bun === undefined || cValue === undefined) continue
+      if (Math.abs(bun / cValue - 1) > tolerance) {
+        list.push({ server: e.server, label: e.label, runtime: e.runtime, scenario: e.scenario, what, bun, c: cValue })
+      }
+    }
+  }
+  return list
+}
+
+/** One entry per server of a runtime, in the order they ran. */
+export const serversOf = (report: Report, runtime: RuntimeName): Array<Entry> => {
+  const seen = new Set<string>()
+  return report.results.filter((e) => e.runtime === runtime && !seen.has(e.server) && seen.add(e.server))
+}
