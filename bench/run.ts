@@ -17,14 +17,16 @@
  * 4. a client that never reads while it keeps sending (bench/flood.ts), bounded by time and by the
  *    server's RSS.
  *
- * Then the codec micro-benchmark (bench/codec.ts) on each runtime. Results go to
+ * Then the codec micro-benchmark (bench/codec.ts) on each runtime, and (not with `--quick`) the
+ * protocol benchmarks (bench/protocols: RESP against redis-server, HTTP against each runtime's own
+ * server, RPC against effect/rpc's socket protocol), each to `<out>/protocol-<name>.json`. Results go to
  * `<out>/results.json`, `<out>/README.md` (tables of ratios to the same runtime's raw baseline, same
  * load generator, same run; the text between the `notes` markers of an existing README is kept) and
  * `<out>/chart.svg`.
  *
  * Usage: `bun bench/run.ts [--quick] [--out DIR] [--runtimes bun,deno,node,go] [--loadgens bun,c]
  *   [--duration s] [--warmup s] [--rounds n] [--flood-seconds s] [--flood-limit-mb n] [--no-codec]
- *   [--no-flood] [--no-history] [--scenarios connections,latency,throughput,bandwidth]
+ *   [--no-flood] [--no-history] [--no-protocols] [--scenarios connections,latency,throughput,bandwidth]
  *   [--servers raw,sluice-sync,...] [--render results.json]`
  *
  * `--quick`: 2 s per run, fewer servers and scenarios, one round, results in $TMPDIR/sluice-bench
@@ -35,6 +37,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import process from "node:process"
 import {
+  BUN,
   cores,
   cpuModel,
   DENO,
@@ -90,6 +93,7 @@ const floodLimitMB = Number(option("--flood-limit-mb") ?? 2048)
 const withCodec = !flag("--no-codec")
 const withFlood = !flag("--no-flood")
 const withHistory = !flag("--no-history")
+const withProtocols = !quick && !flag("--no-protocols")
 const BASE_PORT = Number(option("--port") ?? 17400)
 const onlyServers = option("--servers")?.split(",")
 const history = { latency: quick ? 1 : 2, throughput: quick ? 1 : 3 }
@@ -160,6 +164,34 @@ const runCodec = async (): Promise<Array<unknown>> => {
     reports.push(JSON.parse(readFileSync(file, "utf8")))
   }
   return reports
+}
+
+// --- protocol benchmarks ---------------------------------------------------------------------------------
+
+/**
+ * The example protocols against what their users would otherwise run (bench/protocols/*.ts): RESP
+ * against redis-server (redis-benchmark), HTTP against each runtime's own server (wrk), RPC against
+ * effect/rpc's own socket protocol. Each writes `<out>/protocol-<name>.json`; a missing peer or a
+ * failed run is reported and the others go on.
+ */
+const runProtocols = async (): Promise<
+  Array<{ readonly name: string; readonly file?: string; readonly error?: string }>
+> => {
+  const results: Array<{ readonly name: string; readonly file?: string; readonly error?: string }> = []
+  const only = runtimes.filter((r) => r !== "go").join(",")
+  for (const name of ["resp", "http", "rpc"]) {
+    const file = path.join(out, `protocol-${name}.json`)
+    console.log(`\n==> protocol benchmark: ${name} (bench/protocols/${name}.ts)`)
+    const child = spawn([BUN, `bench/protocols/${name}.ts`, "--runtimes", only, "--json", file], {}, "inherit")
+    const code = await child.exited
+    results.push(
+      code === 0 && existsSync(file) ? { name, file: path.relative(out, file) } : {
+        name,
+        error: `exited with code ${code}`
+      }
+    )
+  }
+  return results
 }
 
 // --- main -----------------------------------------------------------------------------------------------
@@ -355,6 +387,8 @@ const main = async (): Promise<void> => {
     }
   }
   const codec = withCodec ? await runCodec() : []
+  mkdirSync(out, { recursive: true })
+  const protocols = withProtocols ? await runProtocols() : []
 
   const report: Report = {
     bench: "sockets",
@@ -397,7 +431,8 @@ const main = async (): Promise<void> => {
     results: entries,
     memory,
     flood: floods,
-    codec
+    codec,
+    protocols
   }
   writeReport(report, out)
   console.log(`\n${renderHeadline(report)}`)

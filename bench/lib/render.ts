@@ -255,7 +255,7 @@ const HOW_IT_RUNS = [
   "scenarios, shorter runs, written to $TMPDIR/sluice-bench unless `--out DIR`). Other options: " +
   "`--runtimes bun,deno,node,go`, `--loadgens bun,c`, `--servers raw,sluice-sync,...`, " +
   "`--scenarios connections,latency,throughput,bandwidth`, `--duration s`, `--warmup s`, `--rounds n`, " +
-  "`--flood-seconds s`, `--flood-limit-mb n`, `--no-codec`, `--no-flood`, `--no-history`; " +
+  "`--flood-seconds s`, `--flood-limit-mb n`, `--no-codec`, `--no-flood`, `--no-history`, `--no-protocols`; " +
   "`--render results.json` re-renders this file from a results file.",
   "- Per runtime, every server starts at once (pinned to core 0; the load generators run on core 1). Then: " +
   "(1) 1000 x 1 x 64 B on the fresh servers, for memory; (2) each server's history: the framing check " +
@@ -277,7 +277,10 @@ const HOW_IT_RUNS = [
   "`idiomatic`, a handler Effect per message and one `writeAll` per pulled batch; `batched`, a plain function " +
   "per frame and one buffer, one `write` per batch) and bench/servers/go-echo (a goroutine per connection over " +
   "bufio, built with the Go toolchain on PATH; left out when there is none). Node servers run compiled to " +
-  "JavaScript (`bun build --target=node`), as deployed."
+  "JavaScript (`bun build --target=node`), as deployed.",
+  "- After the socket benchmark (not with `--quick`), the protocol benchmarks run: the RESP example against " +
+  "redis-server (redis-benchmark), the HTTP example against each runtime's own HTTP server (wrk) and sluice/rpc " +
+  "against effect/rpc's own socket protocol, each into `protocol-<name>.json`: [protocols.md](protocols.md)."
 ]
 
 export const renderReadme = (report: Report, previous: string | undefined): string => {

@@ -69,6 +69,8 @@ export interface Report {
   readonly memory: Array<Memory>
   readonly flood: Array<FloodResult>
   readonly codec: Array<unknown>
+  /** The protocol benchmarks' result files (relative to the report), or why one is missing. */
+  readonly protocols?: ReadonlyArray<{ readonly name: string; readonly file?: string; readonly error?: string }>
 }
 
 export const LOADGEN_LABEL: Record<LoadgenName, string> = { bun: "Bun (bench/loadgen.ts)", c: "C (bench/loadgen.c)" }

@@ -127,6 +127,20 @@ export const serverSpecs = (
       flood: handler === "sync"
     })
   }
+  if (runtime === "node" && !quick) {
+    // What the node transport did before it read into buffers of its own: the comparison for the
+    // 50 x 4 x 4 KiB case (docs/transports.md).
+    specs.push({
+      id: "node-sluice-streamed",
+      runtime,
+      kind: "sluice",
+      handler: "sync",
+      label: "sluice (sync), node:net's own reads",
+      file: "bench/servers/sluice.ts",
+      env: { SLUICE_NODE_READS: "streamed" },
+      flood: false
+    })
+  }
   specs.push({
     id: `${runtime}-platform`,
     runtime,
