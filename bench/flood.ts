@@ -11,6 +11,7 @@
  * the server closed the connection, as one JSON line with `--json`.
  */
 import process from "node:process"
+import { argv, option } from "./lib/args.ts"
 
 interface BunSocket {
   data: Flood
@@ -35,11 +36,6 @@ interface BunApi {
   }): Promise<BunSocket>
 }
 
-const argv = process.argv.slice(2)
-const option = (name: string, fallback: string): string => {
-  const at = argv.indexOf(name)
-  return at === -1 || at + 1 >= argv.length ? fallback : argv[at + 1]
-}
 const host = option("--host", "127.0.0.1")
 const port = Number(option("--port", "7000"))
 const connections = Number(option("--connections", "1"))

@@ -14,12 +14,8 @@
 import { Buffer } from "node:buffer"
 import * as net from "node:net"
 import process from "node:process"
+import { argv, option } from "./lib/args.ts"
 
-const argv = process.argv.slice(2)
-const option = (name: string, fallback: string): string => {
-  const at = argv.indexOf(name)
-  return at === -1 || at + 1 >= argv.length ? fallback : argv[at + 1]
-}
 const host = option("--host", "127.0.0.1")
 const port = Number(option("--port", "7000"))
 const json = argv.includes("--json")

@@ -19,6 +19,7 @@
  */
 import { Buffer } from "node:buffer"
 import process from "node:process"
+import { argv, option } from "./lib/args.ts"
 
 // --- the slice of Bun's socket API used here ----------------------------------------------------
 
@@ -53,11 +54,6 @@ const Bun = (globalThis as unknown as { Bun?: BunApi }).Bun
 
 // --- options --------------------------------------------------------------------------------------
 
-const argv = process.argv.slice(2)
-const option = (name: string, fallback: string): string => {
-  const at = argv.indexOf(name)
-  return at === -1 || at + 1 >= argv.length ? fallback : argv[at + 1]
-}
 const host = option("--host", "127.0.0.1")
 const port = Number(option("--port", "7000"))
 const connections = Number(option("--connections", "50"))

@@ -3,75 +3,19 @@
 // Skipped outside Deno.
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit } from "effect"
-import * as Bytes from "../src/Bytes.ts"
-import type { TransportError } from "../src/Errors.ts"
-import type { Connection, ConnectionHandler, Listener, ListenOptions } from "../src/Transport.ts"
+import type { Connection, ListenOptions } from "../src/Transport.ts"
 import { transport } from "../src/transport/deno.ts"
+import * as util from "./util/transport.ts"
+import { portOf, Recorder, WAIT, wait } from "./util/transport.ts"
 
 // deno-lint-ignore no-explicit-any
 const deno = (): any => (globalThis as any).Deno
 
-const WAIT = "10 seconds"
-
-/** Records what a connection reports: the bytes (copied), the events, and deferreds for end and close. */
-class Recorder implements ConnectionHandler {
-  readonly events: Array<string> = []
-  readonly chunks: Array<Uint8Array> = []
-  length = 0
-  readonly ended: Deferred.Deferred<void> = Deferred.makeUnsafe<void>()
-  readonly closed: Deferred.Deferred<TransportError | undefined> = Deferred.makeUnsafe<TransportError | undefined>()
-  constructor(
-    readonly hooks: {
-      readonly data?: (chunk: Uint8Array) => void
-      readonly drain?: () => void
-      readonly end?: () => void
-    } = {}
-  ) {}
-  onData = (chunk: Uint8Array): void => {
-    this.chunks.push(chunk.slice())
-    this.length += chunk.length
-    this.hooks.data?.(chunk)
-  }
-  onDrain = (): void => {
-    this.events.push("drain")
-    this.hooks.drain?.()
-  }
-  onEnd = (): void => {
-    this.events.push("end")
-    Deferred.doneUnsafe(this.ended, Exit.void)
-    this.hooks.end?.()
-  }
-  onClose = (error: TransportError | undefined): void => {
-    this.events.push(error === undefined ? "close" : `close:${error.operation}`)
-    Deferred.doneUnsafe(this.closed, Exit.succeed(error))
-  }
-  bytes(): Uint8Array {
-    return Bytes.concat(this.chunks)
-  }
-  text(): string {
-    return new TextDecoder().decode(this.bytes())
-  }
-}
+const serve = (options: ListenOptions, onConnection: (connection: Connection) => void) =>
+  util.serve(transport, options, onConnection)
+const dial = (options: Parameters<typeof transport.connect>[0]) => util.dial(transport, options)
 
 const encode = (text: string): Uint8Array => new TextEncoder().encode(text)
-
-const portOf = (listener: Listener): number => listener.address._tag === "Tcp" ? listener.address.port : -1
-
-/** Listens until the scope closes; every accepted connection is destroyed when it closes, too. */
-const serve = (options: ListenOptions, onConnection: (connection: Connection) => void) =>
-  Effect.gen(function* () {
-    const accepted: Array<Connection> = []
-    yield* Effect.addFinalizer(() => Effect.sync(() => accepted.forEach((c) => c.destroy())))
-    return yield* transport.listen(options, (connection) => {
-      accepted.push(connection)
-      onConnection(connection)
-    })
-  })
-
-const dial = (options: Parameters<typeof transport.connect>[0]) =>
-  Effect.acquireRelease(transport.connect(options), (c) => Effect.sync(() => c.destroy()))
-
-const wait = <A>(deferred: Deferred.Deferred<A>) => Deferred.await(deferred).pipe(Effect.timeout(WAIT))
 
 /** An echo server: writes back what it reads, ends when the peer ends. */
 const echo = (connection: Connection): void =>

@@ -3,67 +3,16 @@
 // test/Transport.test.ts. Skipped outside Node: Bun's and Deno's node:net keep their own reads.
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit } from "effect"
-import * as Bytes from "../src/Bytes.ts"
-import type { TransportError } from "../src/Errors.ts"
-import type { Connection, ConnectionHandler, Listener, ListenOptions } from "../src/Transport.ts"
+import type { Connection } from "../src/Transport.ts"
 import { runtime } from "../src/Transport.ts"
 import { transport } from "../src/transport/node.ts"
 import * as net from "node:net"
+import * as util from "./util/transport.ts"
+import { firstDifference, patterned, portOf, receivedAll, Recorder, wait } from "./util/transport.ts"
 
-const WAIT = "10 seconds"
-
-/** Records what a connection reports: the bytes (copied), and deferreds for end and close. */
-class Recorder implements ConnectionHandler {
-  readonly chunks: Array<Uint8Array> = []
-  length = 0
-  drains = 0
-  readonly closed: Deferred.Deferred<TransportError | undefined> = Deferred.makeUnsafe<TransportError | undefined>()
-  constructor(readonly hooks: { readonly data?: (chunk: Uint8Array) => void } = {}) {}
-  onData = (chunk: Uint8Array): void => {
-    this.chunks.push(chunk.slice())
-    this.length += chunk.length
-    this.hooks.data?.(chunk)
-  }
-  onDrain = (): void => {
-    this.drains++
-  }
-  onEnd = (): void => {}
-  onClose = (error: TransportError | undefined): void => {
-    Deferred.doneUnsafe(this.closed, Exit.succeed(error))
-  }
-  bytes(): Uint8Array {
-    return Bytes.concat(this.chunks)
-  }
-}
-
-const pattern = (i: number): number => (Math.imul(i, 0x9e3779b1) >>> 24) ^ (i >>> 12) & 0xff
-const patterned = (from: number, length: number): Uint8Array => Uint8Array.from({ length }, (_, i) => pattern(from + i))
-
-const firstDifference = (a: Uint8Array, b: Uint8Array): number => {
-  const length = Math.min(a.length, b.length)
-  for (let i = 0; i < length; i++) if (a[i] !== b[i]) return i
-  return a.length === b.length ? -1 : length
-}
-
-const portOf = (listener: Listener): number => listener.address._tag === "Tcp" ? listener.address.port : -1
-
-/** Listens until the scope closes; every accepted connection is destroyed then, too. */
-const serve = (options: ListenOptions, onConnection: (connection: Connection) => void) =>
-  Effect.gen(function* () {
-    const accepted: Array<Connection> = []
-    yield* Effect.addFinalizer(() => Effect.sync(() => accepted.forEach((c) => c.destroy())))
-    return yield* transport.listen(options, (connection) => {
-      accepted.push(connection)
-      onConnection(connection)
-    })
-  })
-
-const dial = (port: number) => Effect.acquireRelease(transport.connect({ port }), (c) => Effect.sync(() => c.destroy()))
-
-const receivedAll = (recorder: Recorder, length: number) =>
-  Effect.gen(function* () {
-    while (recorder.length < length) yield* Effect.sleep("1 millis")
-  }).pipe(Effect.timeout(WAIT))
+const serve = (options: Parameters<typeof transport.listen>[0], onConnection: (connection: Connection) => void) =>
+  util.serve(transport, options, onConnection)
+const dial = (port: number) => util.dial(transport, { port })
 
 const suite = runtime === "node" ? describe : describe.skip
 
@@ -83,12 +32,12 @@ suite("node transport on Node: reads into a buffer of the connection's own", () 
       yield* Effect.sleep("100 millis")
       const buffers: Array<ArrayBufferLike> = []
       const recorder = new Recorder({ data: (chunk) => buffers.push(chunk.buffer) })
-      const server = yield* Deferred.await(accepted).pipe(Effect.timeout(WAIT))
+      const server = yield* wait(accepted)
       server.start(recorder)
       yield* receivedAll(recorder, bulk)
       // One byte at a time, each its own read: a run of small reads halves the buffer, step by step.
       for (let i = 0; i < 24; i++) {
-        client.write(new Uint8Array([pattern(bulk + i)]))
+        client.write(patterned(bulk + i, 1))
         yield* receivedAll(recorder, bulk + i + 1)
       }
       const sizes = buffers.map((buffer) => buffer.byteLength)
@@ -115,7 +64,7 @@ suite("node transport on Node: reads into a buffer of the connection's own", () 
       })
       const first = yield* dial(portOf(listener))
       first.start(new Recorder())
-      const holding = yield* Deferred.await(holder).pipe(Effect.timeout(WAIT))
+      const holding = yield* wait(holder)
       const holdingRecorder = new Recorder({
         data: (chunk) => {
           if (held !== undefined) return
@@ -128,7 +77,7 @@ suite("node transport on Node: reads into a buffer of the connection's own", () 
       yield* receivedAll(holdingRecorder, 1)
       const second = yield* dial(portOf(listener))
       second.start(new Recorder())
-      const reading = yield* Deferred.await(busy).pipe(Effect.timeout(WAIT))
+      const reading = yield* wait(busy)
       const readingRecorder = new Recorder()
       reading.start(readingRecorder)
       const size = 4 * 1024 * 1024
@@ -159,7 +108,7 @@ suite("node transport on Node: reads into a buffer of the connection's own", () 
       })
       client.pause()
       client.write("go")
-      const server = yield* Deferred.await(accepted).pipe(Effect.timeout(WAIT))
+      const server = yield* wait(accepted)
       const piece = patterned(0, 1024)
       const recorder = new Recorder({
         data: () => {
@@ -179,7 +128,7 @@ suite("node transport on Node: reads into a buffer of the connection's own", () 
       server.start(recorder)
       yield* Effect.sleep("100 millis")
       client.destroy()
-      const error = yield* Deferred.await(recorder.closed).pipe(Effect.timeout(WAIT))
+      const error = yield* wait(recorder.closed)
       expect(error).toBeDefined()
       expect(recorder.drains).toBe(0)
     }).pipe(Effect.scoped))
