@@ -102,6 +102,13 @@ export interface Options<Req, Res, DE, EE> extends Transport.ConnectOptions, Ses
   readonly isPush?: ((message: Res) => boolean) | undefined
   /** Messages that answer no request (server push). Default: logged and dropped. */
   readonly onPush?: ((message: Res) => Effect.Effect<void>) | undefined
+  /**
+   * Called once for each connection that was up and has ended (the peer closed it, a time-out, a
+   * reply that failed to decode...), with the `ConnectionClosed` that the calls in flight failed
+   * with, after they failed and before any reconnect. Not called when the client itself stops (its
+   * scope closes). A subscriber that only listens learns here that its connection is gone.
+   */
+  readonly onDisconnect?: ((error: ConnectionClosed) => Effect.Effect<void>) | undefined
   readonly transport?: Transport.Transport | undefined
   /** Default 10 s. */
   readonly connectTimeout?: Duration.Input | undefined
@@ -172,6 +179,8 @@ export const make = <Req, Res, DE, EE>(
     let current: lifecycle.Handle<Req, void> | undefined
     let ready = Deferred.makeUnsafe<void>()
     let closed = false
+    /** The client is stopping (its scope is closing). */
+    let stopping = false
 
     const push = (message: Res): void => {
       if (options.onPush !== undefined) Effect.runFork(options.onPush(message))
@@ -203,6 +212,7 @@ export const make = <Req, Res, DE, EE>(
       const calls = [...fifo.splice(0), ...byId.values()]
       byId.clear()
       for (const call of calls) settle(call, failed)
+      return error
     }
 
     const pipeline = Pipeline.make({
@@ -249,10 +259,11 @@ export const make = <Req, Res, DE, EE>(
       if (options.reconnect === undefined) closed = true
       else ready = Deferred.makeUnsafe<void>()
       const reason = session.reason
-      failAll(
+      const error = failAll(
         describe(reason),
         reason?._tag === "Failed" ? reason.error : reason?._tag === "Defect" ? reason.defect : undefined
       )
+      if (options.onDisconnect !== undefined && !stopping) Effect.runFork(options.onDisconnect(error))
     }
 
     const first = yield* connect
@@ -276,7 +287,13 @@ export const make = <Req, Res, DE, EE>(
         })
       )
     )
-    yield* Effect.addFinalizer(() => Fiber.interrupt(loopFiber))
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        // The client stops: the end of its connection is no disconnection to report.
+        stopping = true
+        return Fiber.interrupt(loopFiber)
+      })
+    )
     // Wait for the first session to open.
     yield* Deferred.await(ready)
 

@@ -6,7 +6,7 @@
  * of the transport under test.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Data, Effect, Fiber, Latch, Result, Schedule, Stream } from "effect"
+import { Data, Effect, Exit, Fiber, Latch, Result, Schedule, Scope, Stream } from "effect"
 import * as net from "node:net"
 import { expectTypeOf } from "vitest"
 import { Bytes, Client, Errors, Frame, Handler, Packet, Pipeline, Server } from "../src/index.ts"
@@ -1009,5 +1009,45 @@ describe("Client", () => {
         expect(closed.cause).toBeUndefined()
       }
       expect(client.inFlight).toBe(0)
+    }))
+
+  it.live("onDisconnect: once per connection that drops, with the error its calls got, before the reconnect; not when the client stops", () =>
+    // The server drops every connection once. A client without the hook (or one that called it from
+    // the wrong place) would report nothing, report twice, report an error other than its calls',
+    // or report its own stop as a disconnection.
+    Effect.gen(function* () {
+      const server = yield* Server.serve({
+        pipeline: Pipeline.make({
+          framer: lines,
+          codec: Packet.utf8,
+          handler: Handler.effect((line: string) => line === "hang" ? Effect.never : Effect.succeed(`echo ${line}`))
+        })
+      })
+      const reports: Array<{ readonly error: Errors.ConnectionClosed; readonly connected: boolean }> = []
+      const clientScope = yield* Scope.make()
+      const client = yield* Client.make({
+        port: server.port,
+        framer: lines,
+        codec: Packet.utf8,
+        reconnect: Schedule.spaced("20 millis"),
+        onDisconnect: (error) => Effect.sync(() => void reports.push({ error, connected: client.connected }))
+      }).pipe(Scope.provide(clientScope))
+      for (const round of [1, 2]) {
+        expect(yield* client.request(`a${round}`)).toBe(`echo a${round}`)
+        const hanging = yield* Effect.forkChild(Effect.flip(client.request("hang")))
+        yield* eventually("the call is in flight", () => client.inFlight === 1)
+        for (const s of [...server.sessions]) yield* s.close
+        const callError = yield* Fiber.join(hanging)
+        yield* eventually(`report ${round}`, () => reports.length === round)
+        expect(reports[round - 1]!.error).toBe(callError)
+        expect(reports[round - 1]!.error.reason).toBe("the server closed the connection")
+        // Reported before the next connection is up.
+        expect(reports[round - 1]!.connected).toBe(false)
+        yield* eventually("reconnected", () => client.connected)
+      }
+      yield* Scope.close(clientScope, Exit.void)
+      yield* eventually("the server has no session left", () => server.sessions.size === 0)
+      yield* Effect.sleep("50 millis")
+      expect(reports.length).toBe(2)
     }))
 })

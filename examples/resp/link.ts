@@ -62,7 +62,11 @@ export interface Options {
 /** The sluice client of one connection, with the RESP framer and codec. */
 export const connect = (
   options: Options,
-  push: { readonly isPush: (value: Value) => boolean; readonly onPush: (value: Value) => Effect.Effect<void> }
+  push: {
+    readonly isPush: (value: Value) => boolean
+    readonly onPush: (value: Value) => Effect.Effect<void>
+    readonly onDisconnect?: ((error: Errors.ConnectionClosed) => Effect.Effect<void>) | undefined
+  }
 ): Effect.Effect<
   Client.Client<ReadonlyArray<Arg>, Value>,
   Errors.TransportError | Errors.ConnectTimeout,
@@ -79,7 +83,8 @@ export const connect = (
     // A Redis connection may rightly stay silent for hours (a quiet subscriber): no idle time-out.
     readIdleTimeout: Duration.infinity,
     isPush: push.isPush,
-    onPush: push.onPush
+    onPush: push.onPush,
+    onDisconnect: push.onDisconnect
   })
 
 /** Sends a command; an error reply becomes a failure that names the command. */

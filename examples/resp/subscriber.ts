@@ -7,10 +7,10 @@
  * - Messages go into a bounded queue that `messages` streams out, in order. A consumer that falls
  *   `capacity` messages behind fails the stream with `SubscriberOverflow` rather than letting memory
  *   grow (the client-side twin of the server's limit on a slow subscriber).
- * - The connection's end is noticed at once: a request that Redis never answers (an empty command,
- *   `*0`, which redis-server ignores) stays in flight, and fails with `ConnectionClosed` when the
- *   connection drops; the stream then fails with `SubscriberClosed`. Nothing else is ever asked on
- *   this connection after the handshake, so no reply can be taken for it.
+ * - The connection's end is noticed at once (the client's `onDisconnect`): the stream fails with
+ *   `SubscriberClosed`. Nothing is asked on this connection after the handshake, so anything that
+ *   is not a pub/sub message or confirmation is the server answering something else: the stream
+ *   fails with `SubscriberClosed` too.
  */
 import * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
@@ -123,32 +123,20 @@ export const make = (
       onPush: (value) =>
         Effect.sync(() => {
           const items = pushItems(value)
-          if (items !== undefined) onPush(items)
-        })
+          if (items !== undefined) return onPush(items)
+          end(
+            new SubscriberClosed({
+              reason: "the server answered something else than a pub/sub message",
+              cause: value instanceof RedisError
+                ? value
+                : new UnexpectedReply({ command: "SUBSCRIBE", expected: "a pub/sub push", reply: value })
+            })
+          )
+        }),
+      onDisconnect: (error) =>
+        Effect.sync(() => end(new SubscriberClosed({ reason: "the connection to the server ended", cause: error })))
     })
     yield* handshake(client, options)
-    // The sentinel: never answered while the connection lives (see the module's documentation).
-    yield* Effect.forkScoped(
-      client.request([], { timeout: Infinity }).pipe(
-        Effect.matchEffect({
-          onFailure: (error) =>
-            Effect.sync(() =>
-              end(new SubscriberClosed({ reason: "the connection to the server ended", cause: error }))
-            ),
-          onSuccess: (reply) =>
-            Effect.sync(() =>
-              end(
-                new SubscriberClosed({
-                  reason: "the server answered something else than a pub/sub message",
-                  cause: reply instanceof RedisError
-                    ? reply
-                    : new UnexpectedReply({ command: "SUBSCRIBE", expected: "a pub/sub push", reply })
-                })
-              )
-            )
-        })
-      )
-    )
     yield* Effect.addFinalizer(() => Effect.sync(() => Queue.endUnsafe(queue)))
 
     /** Sends `command names...` and waits for one confirmation per name. */
