@@ -86,16 +86,8 @@ export class FrameDecoder {
     const framer = this.framer
     cursor.offset = this.consumed
     cursor.resume = this.resume
-    let status: number
-    try {
-      status = framer.read(buf, start, end, cursor)
-    } catch (defect) {
-      throw new FramerDefect(
-        framer.name,
-        `read threw: ${defect instanceof Error ? defect.message : String(defect)}`,
-        defect
-      )
-    }
+    // No `try` here, on the path of every frame: a framer that throws is caught in `next`.
+    const status = framer.read(buf, start, end, cursor)
     switch (status) {
       case Status.Complete: {
         const { frameStart, frameEnd, next } = cursor
@@ -168,7 +160,17 @@ export class FrameDecoder {
    */
   next(): Uint8Array | undefined {
     if (this.error !== undefined) return undefined
-    return this.cumEnd > this.cumStart ? this.nextFromCumulation() : this.nextFromInput()
+    try {
+      return this.cumEnd > this.cumStart ? this.nextFromCumulation() : this.nextFromInput()
+    } catch (defect) {
+      if (defect instanceof FramerDefect) throw defect
+      // Only the framer's `read` runs in there that may throw anything else.
+      throw new FramerDefect(
+        this.framer.name,
+        `read threw: ${defect instanceof Error ? defect.message : String(defect)}`,
+        defect
+      )
+    }
   }
 
   /** Ends the stream: a partial frame left over is `MalformedFrame` with reason `"Truncated"`. */
