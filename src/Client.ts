@@ -41,6 +41,7 @@ import type * as Codec from "./Codec.ts"
 import { ConnectionClosed, ConnectTimeout, DuplicateRequestId, RequestTimeout, type TransportError } from "./Errors.ts"
 import type * as Frame from "./Frame.ts"
 import * as Handler from "./Handler.ts"
+import { closedFor, connect as connectWithin, dial, withinConnectTimeout } from "./internal/dial.ts"
 import * as lifecycle from "./internal/lifecycle.ts"
 import { limitsOf, Sweeper } from "./internal/sweeper.ts"
 import * as Pipeline from "./Pipeline.ts"
@@ -136,23 +137,6 @@ const settle = <Res>(call: Call<Res>, result: Effect.Effect<Res, RequestError>):
 
 const ignore = (): void => {}
 
-/** Why a connection ended, in words, for the calls it fails. */
-const describe = (reason: Session.CloseReason | undefined): string => {
-  switch (reason?._tag) {
-    case "PeerClosed":
-      return "the server closed the connection"
-    case "Closed":
-    case "Shutdown":
-      return "the client closed the connection"
-    case "Failed":
-      return "the connection failed"
-    case "Defect":
-      return "the connection ended by a defect"
-    default:
-      return "the connection was closed"
-  }
-}
-
 /**
  * Connects (failing if the first attempt fails) and keeps the connection until the scope closes.
  *
@@ -167,11 +151,9 @@ export const make = <Req, Res, DE, EE>(
     const limits = limitsOf(options)
     const sweeper = new Sweeper(limits)
     yield* Effect.forkScoped(sweeper.run)
-    const connectMillis = Duration.toMillis(Duration.fromInputUnsafe(options.connectTimeout ?? Duration.seconds(10)))
     const requestTimeout = options.requestTimeout ?? Duration.seconds(30)
-    const target = Transport.formatAddress(
-      Transport.makeAddress(options.host ?? "127.0.0.1", options.port, options.path)
-    )
+    const where = dial(options)
+    const target = where.target
     const correlate = options.correlate ?? "fifo"
     const isPush = options.isPush
     const fifo: Array<Call<Res>> = []
@@ -201,12 +183,7 @@ export const make = <Req, Res, DE, EE>(
       if (call !== undefined) byId.delete(id)
       return call
     }
-    const failAll = (reason: string, cause?: unknown) => {
-      const error = new ConnectionClosed({
-        remoteAddress: target,
-        reason,
-        ...(cause !== undefined ? { cause } : {})
-      })
+    const failAll = (error: ConnectionClosed) => {
       const failed = Effect.fail(error)
       // Forget every call before settling any: a caller resumes synchronously, and must see none in flight.
       const calls = [...fifo.splice(0), ...byId.values()]
@@ -221,12 +198,7 @@ export const make = <Req, Res, DE, EE>(
       handler: Handler.syncMany(onMessage)
     })
 
-    const connect = transport.connect(options).pipe(
-      Effect.timeoutOrElse({
-        duration: connectMillis,
-        orElse: () => Effect.fail(new ConnectTimeout({ address: target, timeoutMillis: connectMillis }))
-      })
-    )
+    const connect = connectWithin(transport, options, where)
 
     /** Runs one connection to its end. */
     const runConnection = (connection: Transport.Connection) =>
@@ -247,7 +219,7 @@ export const make = <Req, Res, DE, EE>(
       }).pipe(
         Effect.ensuring(Effect.sync(() => {
           if (current !== undefined) dropped(current)
-          failAll("the connection was closed")
+          failAll(closedFor(where, undefined))
         }))
       )
 
@@ -258,11 +230,7 @@ export const make = <Req, Res, DE, EE>(
       // Without `reconnect` the client stops with its connection.
       if (options.reconnect === undefined) closed = true
       else ready = Deferred.makeUnsafe<void>()
-      const reason = session.reason
-      const error = failAll(
-        describe(reason),
-        reason?._tag === "Failed" ? reason.error : reason?._tag === "Defect" ? reason.defect : undefined
-      )
+      const error = failAll(closedFor(where, session.reason))
       if (options.onDisconnect !== undefined && !stopping) Effect.runFork(options.onDisconnect(error))
     }
 
@@ -283,7 +251,7 @@ export const make = <Req, Res, DE, EE>(
           closed = true
           // Calls waiting for a connection find the client stopped.
           Deferred.doneUnsafe(ready, Exit.void)
-          failAll("the client stopped")
+          failAll(new ConnectionClosed({ remoteAddress: target, reason: "the client stopped" }))
         })
       )
     )
@@ -301,13 +269,7 @@ export const make = <Req, Res, DE, EE>(
       const now = current
       if (now !== undefined && now.isOpen) return Effect.succeed(now)
       if (closed) return Effect.fail(new ConnectionClosed({ remoteAddress: target, reason: "the client stopped" }))
-      return Deferred.await(ready).pipe(
-        Effect.timeoutOrElse({
-          duration: connectMillis,
-          orElse: () => Effect.fail(new ConnectTimeout({ address: target, timeoutMillis: connectMillis }))
-        }),
-        Effect.flatMap(() => session())
-      )
+      return withinConnectTimeout(where, Deferred.await(ready)).pipe(Effect.flatMap(() => session()))
     }
 
     const requestTimeoutMillis = Duration.toMillis(Duration.fromInputUnsafe(requestTimeout))

@@ -11,6 +11,7 @@ import { Bytes, Client, Codec, Errors, Frame, Handler, Packet, Pipeline, Server,
 import type { SessionImpl } from "../src/internal/lifecycle.ts"
 import type * as Session from "../src/Session.ts"
 import { type Peer, peer } from "./util/peer.ts"
+import { eventually, within } from "./util/wait.ts"
 
 // --- helpers -------------------------------------------------------------------------------------
 
@@ -24,26 +25,6 @@ const frame = (bytes: Uint8Array): Uint8Array => Frame.encode(framer, bytes)
 const unframeWith = (f: Frame.Framer, bytes: Uint8Array): Array<Uint8Array> =>
   Result.getOrThrow(Frame.decodeAll(f, [bytes]))
 const unframe = (bytes: Uint8Array): Array<Uint8Array> => unframeWith(framer, bytes)
-
-/** Waits for a promise, failing the test after `millis`. */
-const within = <A>(label: string, promise: () => Promise<A>, millis = 10_000): Effect.Effect<A> =>
-  Effect.promise(promise).pipe(
-    Effect.timeoutOrElse({
-      duration: millis,
-      orElse: () => Effect.fail(new Error(`timed out after ${millis} ms: ${label}`))
-    }),
-    Effect.orDie
-  )
-
-/** Polls `condition` every 10 ms, failing the test after `millis`. */
-const eventually = (label: string, condition: () => boolean, millis = 10_000): Effect.Effect<void> =>
-  Effect.gen(function* () {
-    for (let i = 0; i * 10 < millis; i++) {
-      if (condition()) return
-      yield* Effect.sleep("10 millis")
-    }
-    if (!condition()) return yield* Effect.die(new Error(`timed out after ${millis} ms waiting for ${label}`))
-  })
 
 /** Waits until the peer has received `expected` (as text), failing with what it got instead. */
 const receive = (p: Peer, expected: string, millis = 10_000): Effect.Effect<string> =>

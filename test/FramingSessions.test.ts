@@ -12,34 +12,9 @@ import { Bytes, Codec, Errors, Frame, Handler, Packet, Pipeline, Server } from "
 import { FramerDefect } from "../src/internal/decoder.ts"
 import type * as Session from "../src/Session.ts"
 import { type Peer, peer } from "./util/peer.ts"
+import { eventually, flag, within } from "./util/wait.ts"
 
 const text = (p: Peer): string => Bytes.toString(p.received())
-
-/** Waits for a promise, failing the test after `millis`. */
-const within = <A>(label: string, promise: () => Promise<A>, millis = 10_000): Effect.Effect<A> =>
-  Effect.promise(promise).pipe(
-    Effect.timeoutOrElse({
-      duration: millis,
-      orElse: () => Effect.fail(new Error(`timed out after ${millis} ms: ${label}`))
-    }),
-    Effect.orDie
-  )
-
-/** Polls `condition` every 10 ms, failing the test after `millis`. */
-const eventually = (label: string, condition: () => boolean, millis = 10_000): Effect.Effect<void> =>
-  Effect.gen(function* () {
-    for (let i = 0; i * 10 < millis; i++) {
-      if (condition()) return
-      yield* Effect.sleep("10 millis")
-    }
-    if (!condition()) return yield* Effect.die(new Error(`timed out after ${millis} ms waiting for ${label}`))
-  })
-
-const flag = <A>(promise: Promise<A>): { done: boolean } => {
-  const state = { done: false }
-  void promise.then(() => (state.done = true))
-  return state
-}
 
 const lines = Frame.lines({ maxLength: 1024 })
 

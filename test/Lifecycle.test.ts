@@ -12,6 +12,7 @@ import { expectTypeOf } from "vitest"
 import { Bytes, Client, Errors, Frame, Handler, Packet, Pipeline, Server } from "../src/index.ts"
 import type * as Session from "../src/Session.ts"
 import { type Peer, peer } from "./util/peer.ts"
+import { eventually, flag, within } from "./util/wait.ts"
 
 // --- helpers -------------------------------------------------------------------------------------
 
@@ -25,33 +26,6 @@ const localPorts = new WeakMap<Peer, number>()
 /** A raw peer (see test/util/peer.ts) whose local port is remembered: node:net forgets it on close. */
 const connect = (port: number, options?: { readonly paused?: boolean; readonly halfOpen?: boolean }) =>
   Effect.tap(peer(port, options), (p) => Effect.sync(() => localPorts.set(p, p.socket.localPort ?? -1)))
-
-/** Waits for a promise, failing the test after `millis`. */
-const within = <A>(label: string, promise: () => Promise<A>, millis = 10_000): Effect.Effect<A> =>
-  Effect.promise(promise).pipe(
-    Effect.timeoutOrElse({
-      duration: millis,
-      orElse: () => Effect.fail(new Error(`timed out after ${millis} ms: ${label}`))
-    }),
-    Effect.orDie
-  )
-
-/** Polls `condition` every 10 ms, failing the test after `millis`. */
-const eventually = (label: string, condition: () => boolean, millis = 10_000): Effect.Effect<void> =>
-  Effect.gen(function* () {
-    for (let i = 0; i * 10 < millis; i++) {
-      if (condition()) return
-      yield* Effect.sleep("10 millis")
-    }
-    if (!condition()) return yield* Effect.die(new Error(`timed out after ${millis} ms waiting for ${label}`))
-  })
-
-/** Whether a promise has settled, as a flag. */
-const flag = (promise: Promise<unknown>): { done: boolean } => {
-  const state = { done: false }
-  void promise.then(() => (state.done = true))
-  return state
-}
 
 /**
  * Writes `bytes` and waits until node:net has handed them to the OS (or failed to: the server may

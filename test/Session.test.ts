@@ -9,6 +9,7 @@ import * as net from "node:net"
 import { Bytes, Client, Errors, Frame, Handler, Packet, Pipeline, Server, Transport } from "../src/index.ts"
 import type * as Session from "../src/Session.ts"
 import { type Peer, peer } from "./util/peer.ts"
+import { eventually, flag, within } from "./util/wait.ts"
 
 // --- helpers -------------------------------------------------------------------------------------
 
@@ -36,33 +37,6 @@ const localPorts = new WeakMap<Peer, number>()
 /** A raw peer (see test/util/peer.ts) whose local port is remembered: node:net forgets it on close. */
 const connect = (port: number, options?: { readonly paused?: boolean }) =>
   Effect.tap(peer(port, options), (p) => Effect.sync(() => localPorts.set(p, p.socket.localPort ?? -1)))
-
-/** Waits for a promise, failing the test after `millis`. */
-const within = <A>(label: string, promise: () => Promise<A>, millis = 10_000): Effect.Effect<A> =>
-  Effect.promise(promise).pipe(
-    Effect.timeoutOrElse({
-      duration: millis,
-      orElse: () => Effect.fail(new Error(`timed out after ${millis} ms: ${label}`))
-    }),
-    Effect.orDie
-  )
-
-/** Polls `condition` every 10 ms, failing the test after `millis`. */
-const eventually = (label: string, condition: () => boolean, millis = 10_000): Effect.Effect<void> =>
-  Effect.gen(function* () {
-    for (let i = 0; i * 10 < millis; i++) {
-      if (condition()) return
-      yield* Effect.sleep("10 millis")
-    }
-    if (!condition()) return yield* Effect.die(new Error(`timed out after ${millis} ms waiting for ${label}`))
-  })
-
-/** Whether a promise has settled, as a flag. */
-const flag = (promise: Promise<unknown>): { done: boolean } => {
-  const state = { done: false }
-  void promise.then(() => (state.done = true))
-  return state
-}
 
 /** A scope of its own for a server, closed by the test (and at the latest when the test's scope closes). */
 const childScope = Effect.gen(function* () {

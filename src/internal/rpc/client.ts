@@ -19,6 +19,7 @@ import * as Handler from "../../Handler.ts"
 import * as Pipeline from "../../Pipeline.ts"
 import * as Session from "../../Session.ts"
 import * as Transport from "../../Transport.ts"
+import { closedFor, connect as connectWithin, dial } from "../dial.ts"
 import type { ClientOptions } from "../../rpc.ts"
 import { runNow } from "./fiber.ts"
 import { clientCodec, codecFor, framer } from "./wire.ts"
@@ -27,31 +28,14 @@ type Connection = Session.Session<FromClientEncoded, void | undefined>
 
 const noReplies: ReadonlyArray<FromClientEncoded> = []
 
-/** Why a connection ended, in words. */
-const describe = (reason: Session.CloseReason): string => {
-  switch (reason._tag) {
-    case "PeerClosed":
-      return "the server closed the connection"
-    case "Closed":
-    case "Shutdown":
-      return "the client closed the connection"
-    case "Failed":
-      return "the connection failed"
-    case "Defect":
-      return "the connection ended by a defect"
-  }
-}
-
 export const make = (
   options: ClientOptions
 ): Effect.Effect<RpcClient.Protocol["Service"], TransportError | ConnectTimeout, Scope.Scope> =>
   RpcClient.Protocol.make((writeResponse, clientIds) =>
     Effect.gen(function* () {
       const transport = options.transport ?? (yield* Transport.current)
-      const target = Transport.formatAddress(
-        Transport.makeAddress(options.host ?? "127.0.0.1", options.port, options.path)
-      )
-      const connectMillis = Duration.toMillis(Duration.fromInputUnsafe(options.connectTimeout ?? "10 seconds"))
+      const where = dial(options)
+      const target = where.target
       const reconnect = options.reconnect
       const pingInterval = Duration.fromInputUnsafe(options.pingInterval ?? "30 seconds")
       /** Which client each request in flight came from. */
@@ -102,12 +86,7 @@ export const make = (
         )
       })
 
-      const connect = transport.connect(options).pipe(
-        Effect.timeoutOrElse({
-          duration: connectMillis,
-          orElse: () => Effect.fail(new ConnectTimeout({ address: target, timeoutMillis: connectMillis }))
-        })
-      )
+      const connect = connectWithin(transport, options, where)
 
       /** Runs one connection to its end, then fails the calls in flight. */
       const runConnection = (connection: Transport.Connection): Effect.Effect<void> =>
@@ -135,13 +114,7 @@ export const make = (
         Effect.suspend(() => {
           current = undefined
           if (reconnect !== undefined && !stopped) ready = Deferred.makeUnsafe<void>()
-          const cause = reason._tag === "Failed" ? reason.error : reason._tag === "Defect" ? reason.defect : undefined
-          const closed = new ConnectionClosed({
-            remoteAddress: target,
-            reason: describe(reason),
-            ...(cause !== undefined ? { cause } : {})
-          })
-          const error = new RpcClientError({ reason: new SocketReadError({ cause: closed }) })
+          const error = new RpcClientError({ reason: new SocketReadError({ cause: closedFor(where, reason) }) })
           failure = error
           return broadcast({ _tag: "ClientProtocolError", error })
         })
@@ -199,7 +172,7 @@ export const make = (
           if (reconnect === undefined || stopped) return Effect.fail(stoppedError())
           // Between connections: wait for the next one, as long as a connect may take.
           return Deferred.await(ready).pipe(
-            Effect.timeoutOrElse({ duration: connectMillis, orElse: () => Effect.fail(stoppedError()) }),
+            Effect.timeoutOrElse({ duration: where.connectMillis, orElse: () => Effect.fail(stoppedError()) }),
             Effect.andThen(() =>
               current !== undefined && current.isOpen ? send(clientId, request) : Effect.fail(stoppedError())
             )
