@@ -16,7 +16,10 @@
  *    (`runInline`, and `runGenerator`, which `Handler.gen` uses), `Effect.runSyncExit` (a fiber per
  *    message) and `Effect.fnUntracedEager`, for a new `Effect.gen` per message and for a generator
  *    function made once.
- * 5. `Pipeline.transform` over a `Stream` with one element per read (information only).
+ * 5. No Effect at all: `Frame.decoder` with a generator per message stepped by hand, its generator
+ *    function new per message or made once (information only: the JavaScript engine's own cost of a
+ *    new generator function, which every per-message `Effect.gen` pays).
+ * 6. `Pipeline.transform` over a `Stream` with one element per read (information only).
  *
  * Every run checks its frame count, its order-sensitive checksum and its output size; before timing,
  * each variant's whole output is compared byte for byte with the input (an echo reproduces it).
@@ -290,6 +293,41 @@ const madeOnceEager = Effect.fnUntracedEager(genBody)
 
 type Start = (effect: Effect.Effect<Uint8Array>) => Uint8Array
 
+/**
+ * The same loop without Effect or sluice's engine: a generator stepped to its end by hand, made by a
+ * generator function that is new per message (what `Effect.gen(function* () { ... })` in a handler
+ * does) or made once. The difference between the two is what the JavaScript engine itself charges
+ * for calling a generator function for the first time (its prototype, and the shape of generator
+ * objects made from it): the floor of any per-message `Effect.gen`, whoever runs it. Both call the
+ * built-in `next`, as the engine's inline path does, so that no read of `next` on a generator of a
+ * shape of its own is counted here.
+ */
+const generatorNext = Object.getPrototypeOf(function* () {}).prototype.next as Generator["next"]
+const driveGenerator = (fresh: boolean) => (passes: number, write: Write): void => {
+  const decoder = Frame.decoder(framer)
+  const writer = new Bytes.Writer()
+  for (let p = 0; p < passes; p++) {
+    for (let r = 0; r < READS; r++) {
+      decoder.feed(reads[r])
+      for (let frame = decoder.next(); frame !== undefined; frame = decoder.next()) {
+        const b = frame
+        const generator = fresh
+          // deno-lint-ignore require-yield
+          ? (function* () {
+            return f(b)
+          })()
+          : genBody(b)
+        const reply = generatorNext.call(generator).value as Uint8Array
+        const mark = framer.begin(writer)
+        writer.write(reply)
+        framer.end(writer, mark)
+      }
+      if (decoder.error !== undefined) throw decoder.error
+      write(writer.take())
+    }
+  }
+}
+
 /** The engine's own: steps the Effect's primitives in place (src/internal/inline.ts). */
 const startInline: Start = (effect) => {
   const exit = runInline(effect)
@@ -385,6 +423,8 @@ const allVariants: ReadonlyArray<Variant> = [
     run: driveStart((b) => runGenerator(genBody(b)), startEager)
   },
   { name: "start-fn-runsync", label: "start fnUntraced: runSyncExit", run: driveStart(madeOnce, startRunSyncExit) },
+  { name: "generator-fresh", label: "no Effect: new generator function", run: driveGenerator(true) },
+  { name: "generator-once", label: "no Effect: generator function once", run: driveGenerator(false) },
   { name: "transform-sync", label: "Pipeline.transform (Stream), sync", run: transform, last: true }
 ]
 

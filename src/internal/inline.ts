@@ -24,7 +24,9 @@ import * as Exit from "effect/Exit"
  */
 export const runInline = <A, E, R>(effect: Effect.Effect<A, E, R>): Exit.Exit<A, E> | Effect.Effect<A, E, R> => {
   const first = resolve(effect)
-  return isGenerator(first) ? step(first.iterator, first.initial, undefined) as never : first as never
+  return isGenerator(first)
+    ? step(first.iterator, first.initial, undefined, isNative(first.iterator)) as never
+    : first as never
 }
 
 /**
@@ -33,7 +35,7 @@ export const runInline = <A, E, R>(effect: Effect.Effect<A, E, R>): Exit.Exit<A,
  */
 export const runGenerator = <A, E, R>(
   generator: Iterator<Effect.Effect<unknown, E, R>, A, unknown>
-): Exit.Exit<A, E> | Effect.Effect<A, E, R> => step(generator as Steps, undefined, undefined) as never
+): Exit.Exit<A, E> | Effect.Effect<A, E, R> => step(generator as Steps, undefined, undefined, false) as never
 
 /** `Exit.isExit` for a value known to be an Effect or an Exit: one property read. */
 export const isExitEffect = <A, E, R>(effect: Effect.Effect<A, E, R> | Exit.Exit<A, E>): effect is Exit.Exit<A, E> => {
@@ -63,20 +65,23 @@ type Steps = Iterator<unknown, unknown, unknown>
 /**
  * Steps the innermost generator from `value` until the outermost one returns or fails, or one
  * yields an Effect that needs a fiber: then the rest is that Effect followed by this same loop.
- * `outer` holds the generators that `yield*`ed the current one, made only when one does.
+ * `outer` holds the generators that `yield*`ed the current one, made only when one does. `native`:
+ * the current one is stepped with the built-in `next` (see `isNative`).
  */
 const step = (
   current: Steps,
   value: unknown,
-  outer: Array<Steps> | undefined
+  outer: Array<Steps> | undefined,
+  native: boolean
 ): Exit.Exit<unknown, unknown> | Effect.Effect<unknown, unknown, unknown> => {
   for (;;) {
     let next: Primitive | undefined
     try {
-      const state = current.next(value)
+      const state = native ? generatorNext.call(current, value) : current.next(value)
       if (state.done === true) {
         if (outer === undefined || outer.length === 0) return Exit.succeed(state.value)
         current = outer.pop()!
+        native = isNative(current)
         value = state.value
         continue
       }
@@ -94,12 +99,17 @@ const step = (
     if (isGenerator(next)) {
       ;(outer ??= []).push(current)
       current = next.iterator
+      native = isNative(current)
       value = next.initial
       continue
     }
     const resumed = current
     const stack = outer
-    return Effect.flatMap(next as unknown as Effect.Effect<unknown>, (result) => step(resumed, result, stack))
+    const resumedNative = native
+    return Effect.flatMap(
+      next as unknown as Effect.Effect<unknown>,
+      (result) => step(resumed, result, stack, resumedNative)
+    )
   }
 }
 
@@ -137,7 +147,30 @@ const resolve = (effect: unknown): Primitive | undefined => {
   return current
 }
 
-/** An `Effect.gen`'s generator, as the fiber runtime would step it. */
-const isGenerator = (effect: Primitive | undefined): effect is IteratorPrimitive =>
-  effect?.[OP] === "Iterator" &&
-  typeof ((effect as IteratorPrimitive).iterator as { next?: unknown } | undefined)?.next === "function"
+/**
+ * An `Effect.gen`'s generator, as the fiber runtime would step it. Only an iterator is looked for:
+ * one whose `next` is missing fails when stepped, in place here as in a fiber.
+ */
+const isGenerator = (effect: Primitive | undefined): effect is IteratorPrimitive => {
+  if (effect?.[OP] !== "Iterator") return false
+  const iterator = (effect as IteratorPrimitive).iterator
+  return typeof iterator === "object" && iterator !== null
+}
+
+/**
+ * `%GeneratorPrototype%`, and its `next`. The generator function made per message inside
+ * `Effect.gen(function* () { ... })` gives its generators a prototype, and so a shape, of their own:
+ * every property read on one misses the engine's inline caches, and the read of `next` is one of
+ * them. Calling the built-in `next` from here reads nothing on the generator. (Handler.gen's
+ * generators, from one function, keep one shape and are stepped with their `next` as usual.)
+ */
+const GeneratorPrototype: object = Object.getPrototypeOf(function* () {}).prototype
+const generatorNext = (GeneratorPrototype as Steps).next
+
+/**
+ * A native generator made by a generator function, stepped with the built-in `next`. (A `next`
+ * assigned on such a function's `prototype` would be bypassed: no generator of `Effect.gen` has one.)
+ */
+const isNative = (iterator: unknown): iterator is Steps =>
+  typeof iterator === "object" && iterator !== null &&
+  Object.getPrototypeOf(Object.getPrototypeOf(iterator)) === GeneratorPrototype
