@@ -132,13 +132,15 @@ const renderMemory = (report: Report): Array<string> => {
     "## Memory",
     "",
     "Each server's RSS once listening (idle), then its peak RSS (VmHWM) while 1000 connections each keep one " +
-    "64-byte request in flight: the first run on the fresh server. Memory per connection is peak minus idle RSS, " +
-    "over 1000. For sluice, the idle RSS above raw's is split into what \"raw + effect loaded\" shows Effect's " +
+    "64-byte request in flight: the first run of a fresh process. Memory per connection is peak minus idle RSS, " +
+    "over 1000. Each server is measured on several fresh processes (they differ by a few KB per connection, raw " +
+    "servers too); the table shows the process with the median figure, and every process's figure in the last " +
+    "column. For sluice, the idle RSS above raw's is split into what \"raw + effect loaded\" shows Effect's " +
     "modules take on their own, and the rest (sluice's code, msgpackr).",
     "",
     "| runtime | server | idle RSS MB | peak RSS at 1000 connections MB | per connection KB | x raw | " +
-    "idle RSS above raw MB | of which Effect's modules |",
-    "|---|---|---|---|---|---|---|---|"
+    "idle RSS above raw MB | of which Effect's modules | per connection KB, each process |",
+    "|---|---|---|---|---|---|---|---|---|"
   ]
   for (const runtime of RUNTIMES) {
     const raw = memoryOf(report, `${runtime}-raw`)
@@ -160,7 +162,7 @@ const renderMemory = (report: Report): Array<string> => {
         `| ${runtime} | ${m.label} | ${m.idleRssMB?.toFixed(0) ?? "-"} | ${m.peakRssMB?.toFixed(0) ?? "-"} | ` +
           `${kb?.toFixed(1) ?? "-"} | ${absolute(m.kind) ? "-" : fx(ratio(kb, perConnectionKB(raw)))} | ${
             m.kind === "raw" || above === undefined ? "-" : above.toFixed(0)
-          } | ${share} |`
+          } | ${share} | ${m.samples?.map((x) => perConnectionKB(x)?.toFixed(1) ?? "-").join(", ") ?? "-"} |`
       )
     }
   }

@@ -20,19 +20,27 @@ export interface Entry {
   result?: Sample
 }
 
-/** Memory of one server: idle, then at 1000 connections (its first run, on the fresh server). */
-export interface Memory {
-  readonly server: string
-  readonly runtime: RuntimeName
-  readonly kind: Kind
-  readonly label: string
-  readonly loadgen: LoadgenName
+/** One fresh process of a server: idle, then at 1000 connections (its first run). */
+export interface MemorySample {
   /** RSS once listening, before any connection. */
   readonly idleRssMB: number | undefined
   /** Peak RSS during the 1000-connection run (VmHWM, reset before it). */
   readonly peakRssMB: number | undefined
   /** RSS once the run was over and its connections closed. */
   readonly afterRssMB: number | undefined
+}
+
+/**
+ * Memory of one server: the sample with the median memory per connection, of `samples` (one per
+ * fresh process; results from before they were kept have one, the fresh server's, and no `samples`).
+ */
+export interface Memory extends MemorySample {
+  readonly server: string
+  readonly runtime: RuntimeName
+  readonly kind: Kind
+  readonly label: string
+  readonly loadgen: LoadgenName
+  readonly samples?: ReadonlyArray<MemorySample>
   readonly error?: string
 }
 
@@ -115,7 +123,7 @@ export const memoryOf = (report: Report, server: string): Memory | undefined =>
   report.memory.find((m) => m.server === server)
 
 /** Peak minus idle RSS at 1000 connections, per connection (KB). */
-export const perConnectionKB = (m: Memory | undefined): number | undefined =>
+export const perConnectionKB = (m: MemorySample | undefined): number | undefined =>
   m?.peakRssMB === undefined || m.idleRssMB === undefined ? undefined : ((m.peakRssMB - m.idleRssMB) * 1024) / 1000
 
 // --- targets ------------------------------------------------------------------------------------------
