@@ -253,7 +253,7 @@ const renderCodec = (report: Report): Array<string> => {
 }
 
 const HOW_IT_RUNS = [
-  "- `npm run bench` (about 30 minutes) or `npm run bench -- --quick` (a few minutes: fewer servers and " +
+  "- `npm run bench` (about 50 minutes) or `npm run bench -- --quick` (a few minutes: fewer servers and " +
   "scenarios, shorter runs, written to $TMPDIR/sluice-bench unless `--out DIR`). Other options: " +
   "`--runtimes bun,deno,node,go`, `--loadgens bun,c`, `--servers raw,sluice-sync,...`, " +
   "`--scenarios connections,latency,throughput,bandwidth`, `--duration s`, `--warmup s`, `--rounds n`, " +
