@@ -18,7 +18,8 @@ import { requests } from "../../examples/http/framer.ts"
 import { routes } from "../../examples/http/routes.ts"
 import { Bytes } from "../../src/index.ts"
 import { type Peer, peer } from "../util/peer.ts"
-import { awaitResponses, eventually, parseResponses, pattern, server, settles, within } from "./http-util.ts"
+import { eventually, within } from "../util/wait.ts"
+import { awaitResponses, parseResponses, pattern, server, settles } from "./http-util.ts"
 
 const sha256 = (bytes: Uint8Array): string => createHash("sha256").update(bytes).digest("hex")
 

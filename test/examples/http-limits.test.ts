@@ -9,7 +9,8 @@ import type { Options } from "../../examples/http/app.ts"
 import { makeProbe } from "../../examples/http/exchange.ts"
 import { Bytes } from "../../src/index.ts"
 import { peer } from "../util/peer.ts"
-import { awaitResponses, eventually, parseResponses, server, within } from "./http-util.ts"
+import { eventually, within } from "../util/wait.ts"
+import { awaitResponses, parseResponses, server } from "./http-util.ts"
 
 const hello = "hello, world!\n"
 const get = (path: string, extra = "") => `GET ${path} HTTP/1.1\r\nHost: test\r\n${extra}\r\n`

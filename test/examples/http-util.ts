@@ -5,6 +5,7 @@
 import * as Effect from "effect/Effect"
 import { Bytes } from "../../src/index.ts"
 import { type Options, serve } from "../../examples/http/app.ts"
+import { within } from "../util/wait.ts"
 
 /** The example server, in this scope, on a free port of 127.0.0.1. */
 export const server = (options: Options = {}) => serve({ host: "127.0.0.1", port: 0, ...options })
@@ -92,26 +93,6 @@ export const parseResponses = (
   }
   return { responses, rest: bytes.subarray(at) }
 }
-
-/** Waits for a promise, failing the test after `millis`. */
-export const within = <A>(label: string, promise: () => Promise<A>, millis = 10_000): Effect.Effect<A> =>
-  Effect.promise(promise).pipe(
-    Effect.timeoutOrElse({
-      duration: millis,
-      orElse: () => Effect.fail(new Error(`timed out after ${millis} ms: ${label}`))
-    }),
-    Effect.orDie
-  )
-
-/** Polls `condition` every 10 ms, failing the test after `millis`. */
-export const eventually = (label: string, condition: () => boolean, millis = 10_000): Effect.Effect<void> =>
-  Effect.gen(function* () {
-    for (let i = 0; i * 10 < millis; i++) {
-      if (condition()) return
-      yield* Effect.sleep("10 millis")
-    }
-    if (!condition()) return yield* Effect.die(new Error(`timed out after ${millis} ms waiting for ${label}`))
-  })
 
 /** `n` bytes of a repeatable pattern (so that a reordered or dropped piece shows). */
 export const pattern = (n: number, seed = 1): Uint8Array => {

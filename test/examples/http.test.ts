@@ -13,7 +13,8 @@ import { Bytes } from "../../src/index.ts"
 import type { Route } from "../../examples/http/exchange.ts"
 import { routes } from "../../examples/http/routes.ts"
 import { peer } from "../util/peer.ts"
-import { awaitResponses, parseResponses, pattern, server, within } from "./http-util.ts"
+import { within } from "../util/wait.ts"
+import { awaitResponses, parseResponses, pattern, server } from "./http-util.ts"
 
 const hello = "hello, world!\n"
 const IMF_FIXDATE =
