@@ -293,6 +293,25 @@ const madeOnceEager = Effect.fnUntracedEager(genBody)
 
 type Start = (effect: Effect.Effect<Uint8Array>) => Uint8Array
 
+/** Decodes each frame as in 2, answers it with `reply`, and encodes the answer. */
+const driveFrames = (reply: (frame: Uint8Array) => Uint8Array) => (passes: number, write: Write): void => {
+  const decoder = Frame.decoder(framer)
+  const writer = new Bytes.Writer()
+  for (let p = 0; p < passes; p++) {
+    for (let r = 0; r < READS; r++) {
+      decoder.feed(reads[r])
+      for (let frame = decoder.next(); frame !== undefined; frame = decoder.next()) {
+        const bytes = reply(frame)
+        const mark = framer.begin(writer)
+        writer.write(bytes)
+        framer.end(writer, mark)
+      }
+      if (decoder.error !== undefined) throw decoder.error
+      write(writer.take())
+    }
+  }
+}
+
 /**
  * The same loop without Effect or sluice's engine: a generator stepped to its end by hand, made by a
  * generator function that is new per message (what `Effect.gen(function* () { ... })` in a handler
@@ -303,30 +322,13 @@ type Start = (effect: Effect.Effect<Uint8Array>) => Uint8Array
  * shape of its own is counted here.
  */
 const generatorNext = Object.getPrototypeOf(function* () {}).prototype.next as Generator["next"]
-const driveGenerator = (fresh: boolean) => (passes: number, write: Write): void => {
-  const decoder = Frame.decoder(framer)
-  const writer = new Bytes.Writer()
-  for (let p = 0; p < passes; p++) {
-    for (let r = 0; r < READS; r++) {
-      decoder.feed(reads[r])
-      for (let frame = decoder.next(); frame !== undefined; frame = decoder.next()) {
-        const b = frame
-        const generator = fresh
-          // deno-lint-ignore require-yield
-          ? (function* () {
-            return f(b)
-          })()
-          : genBody(b)
-        const reply = generatorNext.call(generator).value as Uint8Array
-        const mark = framer.begin(writer)
-        writer.write(reply)
-        framer.end(writer, mark)
-      }
-      if (decoder.error !== undefined) throw decoder.error
-      write(writer.take())
-    }
-  }
-}
+const freshGenerator = (b: Uint8Array): Generator<never, Uint8Array> =>
+  // deno-lint-ignore require-yield
+  (function* () {
+    return f(b)
+  })()
+const driveGenerator = (fresh: boolean): Variant["run"] =>
+  driveFrames((b) => generatorNext.call(fresh ? freshGenerator(b) : genBody(b)).value as Uint8Array)
 
 /** The engine's own: steps the Effect's primitives in place (src/internal/inline.ts). */
 const startInline: Start = (effect) => {
@@ -347,24 +349,8 @@ const startEager: Start = (effect) => {
   throw new Error("the eager handler did not complete in place")
 }
 
-const driveStart =
-  (make: (b: Uint8Array) => Effect.Effect<Uint8Array>, start: Start) => (passes: number, write: Write): void => {
-    const decoder = Frame.decoder(framer)
-    const writer = new Bytes.Writer()
-    for (let p = 0; p < passes; p++) {
-      for (let r = 0; r < READS; r++) {
-        decoder.feed(reads[r])
-        for (let frame = decoder.next(); frame !== undefined; frame = decoder.next()) {
-          const reply = start(make(frame))
-          const mark = framer.begin(writer)
-          writer.write(reply)
-          framer.end(writer, mark)
-        }
-        if (decoder.error !== undefined) throw decoder.error
-        write(writer.take())
-      }
-    }
-  }
+const driveStart = (make: (b: Uint8Array) => Effect.Effect<Uint8Array>, start: Start): Variant["run"] =>
+  driveFrames((b) => start(make(b)))
 
 // --- 4. Pipeline.transform -----------------------------------------------------------------------
 
