@@ -41,7 +41,7 @@ import type * as Codec from "./Codec.ts"
 import { ConnectionClosed, ConnectTimeout, DuplicateRequestId, RequestTimeout, type TransportError } from "./Errors.ts"
 import type * as Frame from "./Frame.ts"
 import * as Handler from "./Handler.ts"
-import { closedFor, connect as connectWithin, dial, withinConnectTimeout } from "./internal/dial.ts"
+import { closedFor, connect as connectWithin, dial, stoppedFor, withinConnectTimeout } from "./internal/dial.ts"
 import * as lifecycle from "./internal/lifecycle.ts"
 import { limitsOf, Sweeper } from "./internal/sweeper.ts"
 import * as Pipeline from "./Pipeline.ts"
@@ -251,7 +251,7 @@ export const make = <Req, Res, DE, EE>(
           closed = true
           // Calls waiting for a connection find the client stopped.
           Deferred.doneUnsafe(ready, Exit.void)
-          failAll(new ConnectionClosed({ remoteAddress: target, reason: "the client stopped" }))
+          failAll(stoppedFor(where))
         })
       )
     )
@@ -268,7 +268,7 @@ export const make = <Req, Res, DE, EE>(
     const session = (): Effect.Effect<lifecycle.Handle<Req, void>, ConnectTimeout | ConnectionClosed> => {
       const now = current
       if (now !== undefined && now.isOpen) return Effect.succeed(now)
-      if (closed) return Effect.fail(new ConnectionClosed({ remoteAddress: target, reason: "the client stopped" }))
+      if (closed) return Effect.fail(stoppedFor(where))
       return withinConnectTimeout(where, Deferred.await(ready)).pipe(Effect.flatMap(() => session()))
     }
 

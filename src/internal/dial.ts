@@ -60,6 +60,10 @@ const describe = (reason: CloseReason | undefined): string => {
   }
 }
 
+/** The `ConnectionClosed` of a call made to, or waiting in, a client that has stopped. */
+export const stoppedFor = (dial: Dial): ConnectionClosed =>
+  new ConnectionClosed({ remoteAddress: dial.target, reason: "the client stopped" })
+
 /** The `ConnectionClosed` for a connection that ended for `reason`: its words, and its error as the cause. */
 export const closedFor = (dial: Dial, reason: CloseReason | undefined): ConnectionClosed => {
   const cause = reason?._tag === "Failed" ? reason.error : reason?._tag === "Defect" ? reason.defect : undefined

@@ -14,12 +14,12 @@ import * as RpcClient from "effect/rpc/RpcClient"
 import { RpcClientError } from "effect/rpc/RpcClientError"
 import { constPing, type FromClientEncoded, type FromServerEncoded } from "effect/rpc/RpcMessage"
 import { SocketOpenError, SocketReadError, SocketWriteError } from "effect/socket/Socket"
-import { ConnectionClosed, ConnectTimeout, type TransportError } from "../../Errors.ts"
+import type { ConnectTimeout, TransportError } from "../../Errors.ts"
 import * as Handler from "../../Handler.ts"
 import * as Pipeline from "../../Pipeline.ts"
 import * as Session from "../../Session.ts"
 import * as Transport from "../../Transport.ts"
-import { closedFor, connect as connectWithin, dial } from "../dial.ts"
+import { closedFor, connect as connectWithin, dial, stoppedFor } from "../dial.ts"
 import type { ClientOptions } from "../../rpc.ts"
 import { runNow } from "./fiber.ts"
 import { clientCodec, codecFor, framer } from "./wire.ts"
@@ -35,7 +35,6 @@ export const make = (
     Effect.gen(function* () {
       const transport = options.transport ?? (yield* Transport.current)
       const where = dial(options)
-      const target = where.target
       const reconnect = options.reconnect
       const pingInterval = Duration.fromInputUnsafe(options.pingInterval ?? "30 seconds")
       /** Which client each request in flight came from. */
@@ -151,7 +150,7 @@ export const make = (
         failure ??
           new RpcClientError({
             reason: new SocketWriteError({
-              cause: new ConnectionClosed({ remoteAddress: target, reason: "the client stopped" })
+              cause: stoppedFor(where)
             })
           })
 
