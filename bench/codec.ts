@@ -40,14 +40,10 @@ import { writeFileSync } from "node:fs"
 import process from "node:process"
 import { Bytes, Frame, Handler, Packet, Pipeline } from "../src/index.ts"
 import { runGenerator, runInline } from "../src/internal/inline.ts"
+import { argv, option } from "./lib/args.ts"
 
 // --- options -------------------------------------------------------------------------------------
 
-const argv = process.argv.slice(2)
-const option = (name: string): string | undefined => {
-  const at = argv.indexOf(name)
-  return at === -1 ? undefined : argv[at + 1]
-}
 const jsonPath = option("--json")
 const runs = Number(option("--runs") ?? 5)
 const seconds = Number(option("--seconds") ?? 0.6)

@@ -9,6 +9,7 @@
  */
 import { readFileSync } from "node:fs"
 import process from "node:process"
+import { argv, option } from "./lib/args.ts"
 
 interface CallFrame {
   readonly functionName: string
@@ -30,7 +31,6 @@ interface Profile {
   readonly endTime: number
 }
 
-const argv = process.argv.slice(2)
 const file = argv.find((a) =>
   !a.startsWith("--") && argv[argv.indexOf(a) - 1] !== "--top" &&
   argv[argv.indexOf(a) - 1] !== "--filter"
@@ -39,9 +39,8 @@ if (file === undefined) {
   console.error("usage: bun bench/cpuprofile.ts <file.cpuprofile> [--top 25] [--filter text]")
   process.exit(64)
 }
-const optionAt = (name: string) => argv.indexOf(name) === -1 ? undefined : argv[argv.indexOf(name) + 1]
-const top = Number(optionAt("--top") ?? 25)
-const filter = optionAt("--filter")
+const top = Number(option("--top") ?? 25)
+const filter = option("--filter")
 
 const profile = JSON.parse(readFileSync(file, "utf8")) as Profile
 const byId = new Map<number, ProfileNode>()

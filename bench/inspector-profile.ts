@@ -8,13 +8,8 @@
  * `bun bench/cpuprofile.ts` summarises, as it does the files of `bun --cpu-prof` and `node --cpu-prof`).
  */
 import { writeFileSync } from "node:fs"
-import process from "node:process"
+import { option } from "./lib/args.ts"
 
-const argv = process.argv.slice(2)
-const option = (name: string, fallback: string): string => {
-  const at = argv.indexOf(name)
-  return at >= 0 && at + 1 < argv.length ? argv[at + 1] : fallback
-}
 const port = Number(option("--port", "9229"))
 const seconds = Number(option("--seconds", "5"))
 const intervalUs = Number(option("--interval-us", "200"))

@@ -68,18 +68,13 @@ import {
   type Scenario,
   type Settings
 } from "./lib/load.ts"
+import { argv, flag, option } from "./lib/args.ts"
 import { renderChart, renderHeadline, renderReadme } from "./lib/render.ts"
 import { type Entry, type Memory, type MemorySample, perConnectionKB, type Report } from "./lib/report.ts"
 import { command, goServer, goVersion, type RuntimeName, type ServerSpec, serverSpecs } from "./lib/servers.ts"
 
 // --- options ------------------------------------------------------------------------------------------
 
-const argv = process.argv.slice(2)
-const flag = (name: string): boolean => argv.includes(name)
-const option = (name: string): string | undefined => {
-  const at = argv.indexOf(name)
-  return at === -1 ? undefined : argv[at + 1]
-}
 const quick = flag("--quick")
 const out = path.resolve(
   option("--out") ?? (quick ? path.join(os.tmpdir(), "sluice-bench") : path.join(ROOT, "docs/bench"))

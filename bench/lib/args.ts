@@ -3,8 +3,10 @@ import process from "node:process"
 
 export const argv: ReadonlyArray<string> = process.argv.slice(2)
 
-/** The value after `name`, or `fallback` when `name` is absent or last. */
-export const option = (name: string, fallback: string): string => {
+/** The value after `name`, or `fallback` (by default `undefined`) when `name` is absent or last. */
+export function option(name: string): string | undefined
+export function option(name: string, fallback: string): string
+export function option(name: string, fallback?: string): string | undefined {
   const at = argv.indexOf(name)
   return at === -1 || at + 1 >= argv.length ? fallback : argv[at + 1]
 }

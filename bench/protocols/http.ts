@@ -27,6 +27,7 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import process from "node:process"
+import { option } from "../lib/args.ts"
 
 type Runtime = "bun" | "deno" | "node"
 
@@ -34,11 +35,6 @@ const ROOT = path.resolve(import.meta.dirname ?? new URL(".", import.meta.url).p
 const BIN = path.join(ROOT, "node_modules", ".bin")
 const HOST = "127.0.0.1"
 
-const argv = process.argv.slice(2)
-const option = (name: string): string | undefined => {
-  const at = argv.indexOf(name)
-  return at === -1 ? undefined : argv[at + 1]
-}
 const runtimes = (option("--runtimes") ?? "bun,deno,node").split(",") as Array<Runtime>
 const seconds = Number(option("--seconds") ?? 5)
 const warmup = Number(option("--warmup") ?? 2)

@@ -36,6 +36,7 @@ import {
   waitForPort,
   which
 } from "../lib/machine.ts"
+import { argv, option } from "../lib/args.ts"
 
 type Runtime = "bun" | "deno" | "node"
 type Test = "SET" | "GET"
@@ -43,11 +44,6 @@ type Test = "SET" | "GET"
 const GOAL = 0.5
 const tests: ReadonlyArray<Test> = ["SET", "GET"]
 
-const argv = process.argv.slice(2)
-const option = (name: string): string | undefined => {
-  const at = argv.indexOf(name)
-  return at === -1 ? undefined : argv[at + 1]
-}
 const runtimes = (option("--runtimes") ?? "bun,deno,node").split(",") as Array<Runtime>
 const requests = Number(option("--requests") ?? 200_000)
 const clients = Number(option("--clients") ?? 50)

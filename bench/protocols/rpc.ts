@@ -36,6 +36,7 @@ import process from "node:process"
 import { layerCatchDefects, layerProtocolClient, layerProtocolServer, layerSerialization } from "../../src/rpc.ts"
 import { Api } from "../../examples/rpc/api.ts"
 import { handlers } from "../../examples/rpc/service.ts"
+import { option } from "../lib/args.ts"
 
 type Stack = "sluice" | "effect-ndjson" | "effect-msgpack"
 type Runtime = "bun" | "node" | "deno"
@@ -45,11 +46,6 @@ const HOST = "127.0.0.1"
 const ROOT = path.resolve(import.meta.dirname ?? new URL(".", import.meta.url).pathname, "../..")
 const SELF = path.join(ROOT, "bench/protocols/rpc.ts")
 
-const argv = process.argv.slice(2)
-const option = (name: string): string | undefined => {
-  const at = argv.indexOf(name)
-  return at === -1 ? undefined : argv[at + 1]
-}
 const isStack = (s: string | undefined): s is Stack => stacks.includes(s as Stack)
 
 // --- a server -------------------------------------------------------------------------------------
