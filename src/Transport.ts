@@ -94,6 +94,12 @@ export interface Connection {
    * their buffers use it when present; `write` is always correct.
    */
   writeNoCopy?(bytes: Uint8Array): boolean
+  /**
+   * Optional: `write(buffer.subarray(0, length))` without making that view, for a runtime where a
+   * view per write costs (JavaScriptCore: Bun). Like `write`, it copies what stays queued; the caller
+   * may reuse `buffer` once it returns.
+   */
+  writeRange?(buffer: Uint8Array, length: number): boolean
   /** Bytes queued in the transport, not yet handed to the OS. */
   readonly queuedBytes: number
   /** Stops reading (the kernel's buffer then fills and the peer's sends stall). */

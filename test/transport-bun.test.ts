@@ -180,6 +180,50 @@ describe.skipIf(!onBun)("transport/bun", () => {
       expect(socketWrites - writesAfterBig).toBeLessThan(100)
     }))
 
+  it.live("writeRange sends only buffer[0, length), and copies what stays queued before the buffer is reused", () =>
+    Effect.gen(function* () {
+      let server: Connection | undefined
+      const s = recorder()
+      const port = yield* serve((c) => {
+        server = c
+        c.start(s)
+      })
+      const client = yield* dial(port)
+      const r = recorder()
+      client.pause()
+      client.start(r)
+      yield* until("the server connection", () => server !== undefined)
+      const writeRange = server!.writeRange!.bind(server)
+      // The socket takes part of it at once; the rest is queued (the client does not read).
+      const big = pattern(8 * 1024 * 1024)
+      const bigBuffer = new Uint8Array(big.byteLength + 1000).fill(0xee)
+      bigBuffer.set(big)
+      expect(writeRange(bigBuffer, big.byteLength)).toBe(false)
+      bigBuffer.fill(0xee) // reused at once: what was queued must be a copy
+      const queued = server!.queuedBytes
+      expect(queued).toBeGreaterThan(0)
+      // One reused buffer, longer than what is written of it each time.
+      const buffer = new Uint8Array(300)
+      for (let i = 0; i < 500; i++) {
+        buffer.fill(0xee)
+        buffer.fill(i & 255, 0, 100)
+        expect(writeRange(buffer, 100)).toBe(false)
+      }
+      expect(server!.queuedBytes).toBe(queued + 50_000)
+      client.resume()
+      yield* until("all bytes", () => r.received === big.byteLength + 50_000)
+      const bytes = r.bytes()
+      expect(sameBytes(bytes.subarray(0, big.byteLength), big)).toBe(true)
+      for (let i = 0; i < 500; i++) {
+        const at = big.byteLength + i * 100
+        expect(bytes[at]).toBe(i & 255)
+        expect(bytes[at + 99]).toBe(i & 255)
+      }
+      // Nothing past each length went out.
+      yield* Effect.sleep("50 millis")
+      expect(r.received).toBe(big.byteLength + 50_000)
+    }))
+
   // The shared suite checks onClose once on both sides; on Bun, destroy is `terminate()` (SO_LINGER 0).
   it.live("destroy resets the connection: the peer's onClose carries a read TransportError", () =>
     Effect.gen(function* () {

@@ -124,7 +124,7 @@ export class BunConnection implements Connection {
     if (this.phase >= Phase.Ending) return false
     if (this.tail > this.head) {
       // Something is waiting for `drain`: coalesce into it.
-      this.append(bytes, 0)
+      this.append(bytes, 0, bytes.byteLength)
       return false
     }
     const length = bytes.byteLength
@@ -132,7 +132,21 @@ export class BunConnection implements Connection {
     const written = this.socket.write(bytes)
     if (written === length) return true
     if (written < 0) return false // closed or shutting down: `close` follows
-    this.append(bytes, written)
+    this.append(bytes, written, length)
+    return false
+  }
+
+  writeRange(buffer: Uint8Array, length: number): boolean {
+    if (this.phase >= Phase.Ending) return false
+    if (this.tail > this.head) {
+      this.append(buffer, 0, length)
+      return false
+    }
+    if (length === 0) return true
+    const written = this.socket.write(buffer, 0, length)
+    if (written === length) return true
+    if (written < 0) return false
+    this.append(buffer, written, length)
     return false
   }
 
@@ -293,8 +307,9 @@ export class BunConnection implements Connection {
     else if (this.peerEnded) this.deliverEnd()
   }
 
-  private append(bytes: Uint8Array, from: number): void {
-    const size = bytes.byteLength - from
+  /** Queues bytes[from, to). */
+  private append(bytes: Uint8Array, from: number, to: number): void {
+    const size = to - from
     if (size <= 0) return
     const live = this.tail - this.head
     if (this.tail + size > this.unsent.byteLength) {
@@ -308,7 +323,7 @@ export class BunConnection implements Connection {
       this.head = 0
       this.tail = live
     }
-    this.unsent.set(from === 0 ? bytes : bytes.subarray(from), this.tail)
+    this.unsent.set(from === 0 && to === bytes.byteLength ? bytes : bytes.subarray(from, to), this.tail)
     this.tail += size
   }
 

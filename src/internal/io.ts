@@ -129,8 +129,8 @@ export abstract class SessionIo implements Transport.ConnectionHandler, Host {
       // A bug below the engine's own checks: the replies encoded so far go out, the session ends with a
       // `Defect`, the server goes on.
       this.engine.stopped = "failed"
-      const encoded = this.engine.writer.take()
-      if (encoded.length > 0) this.write(encoded, this.engine.writer)
+      const writer = this.engine.writer
+      if (writer.length > 0) this.write(writer)
       this.die(defect)
       return
     }
@@ -141,8 +141,8 @@ export abstract class SessionIo implements Transport.ConnectionHandler, Host {
     this.afterStep(step)
   }
 
-  private afterStep(bytes: Uint8Array): void {
-    if (bytes.length > 0) this.write(bytes, this.engine.writer)
+  private afterStep(writer: Bytes.Writer): void {
+    if (writer.length > 0) this.write(writer)
     if (this.engine.stopped !== undefined) this.engineStopped()
   }
 
@@ -211,13 +211,22 @@ export abstract class SessionIo implements Transport.ConnectionHandler, Host {
   /** Whether bytes can still be written: the socket is open and no FIN has been sent. */
   abstract canWrite(): boolean
 
-  /** Writes bytes taken from `writer`, which gives its buffer up if the transport keeps it. */
-  write(bytes: Uint8Array, writer: Bytes.Writer): void {
-    if (!this.canWrite()) return
-    this.bytesOut += bytes.length
+  /** Writes what `writer` holds and rewinds it; it gives its buffer up if the transport keeps it. */
+  write(writer: Bytes.Writer): void {
+    if (!this.canWrite()) {
+      writer.reset()
+      return
+    }
+    this.bytesOut += writer.length
     const connection = this.connection
-    if (connection.writeNoCopy === undefined) connection.write(bytes)
-    else if (connection.writeNoCopy(bytes)) writer.detach()
+    if (connection.writeRange !== undefined) {
+      connection.writeRange(writer.bytes, writer.length)
+      writer.reset()
+    } else {
+      const bytes = writer.take()
+      if (connection.writeNoCopy === undefined) connection.write(bytes)
+      else if (connection.writeNoCopy(bytes)) writer.detach()
+    }
     if (connection.queuedBytes > this.limits.highWaterMark) this.pause(Paused.Outbound)
   }
 

@@ -219,7 +219,7 @@ export class SessionImpl<In, Out, E, R, S, HE, HR> extends SessionIo implements 
     this.toFinishing()
     const step = this.engine.finishInput()
     if (step === SUSPENDED) return // `engineIdle` or `engineStopped` follows
-    if (step.length > 0) this.write(step, this.engine.writer)
+    if (step.length > 0) this.write(step)
     if (this.engine.stopped !== undefined) this.engineStopped()
     else this.lastWordsWhenIdle()
   }
@@ -377,7 +377,7 @@ export class SessionImpl<In, Out, E, R, S, HE, HR> extends SessionIo implements 
     })
     const step = this.engine.abortFrame(error)
     if (step === SUSPENDED) return // the last reply runs in a fiber; the engine stops after it
-    if (step.length > 0) this.write(step, this.engine.writer)
+    if (step.length > 0) this.write(step)
     if (this.engine.stopped !== undefined) this.engineStopped()
   }
 

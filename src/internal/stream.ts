@@ -38,7 +38,10 @@ export const streamEngine = <In, Out, E, R, S>(
   const host: Host = {
     handlerContext,
     context,
-    write: (bytes) => options.onReply?.(bytes.slice()),
+    write: (writer) => {
+      if (options.onReply === undefined) writer.reset()
+      else options.onReply(writer.takeCopy())
+    },
     resumed: () => {},
     stopped: () => {
       if (stopped) return

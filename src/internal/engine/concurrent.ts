@@ -64,11 +64,11 @@ export class ConcurrentEngine extends EngineCore {
   }
 
   finishInput(): Step {
-    if (this.stopped !== undefined) return this.writer.take()
+    if (this.stopped !== undefined) return this.writer
     const error = this.decoder.end()
     if (error !== undefined) this.failWhenIdle(error)
     if (this.table.size === 0 && this.stopIfIdle()) return SUSPENDED
-    if (this.table.size === 0 || this.stopped !== undefined) return this.writer.take()
+    if (this.table.size === 0 || this.stopped !== undefined) return this.writer
     this.finishing = true
     this.flushWriter()
     return SUSPENDED
@@ -76,11 +76,11 @@ export class ConcurrentEngine extends EngineCore {
 
   /** A frame in progress ran out of time: once the messages before it are answered, the last reply. */
   abortFrame(error: FrameError): Step {
-    if (this.stopped !== undefined) return this.writer.take()
+    if (this.stopped !== undefined) return this.writer
     this.decoder.error = error
     this.failWhenIdle(error)
     if (this.table.size === 0 && this.stopIfIdle()) return SUSPENDED
-    return this.writer.take()
+    return this.writer
   }
 
   /** Starts the read's messages, up to the limit. */
@@ -129,7 +129,7 @@ export class ConcurrentEngine extends EngineCore {
       this.inPush = false
     }
     this.blocked = false
-    return this.writer.take()
+    return this.writer
   }
 
   protected slotDone(slot: Slot, exit: Exit.Exit<unknown, unknown>): void {
@@ -260,7 +260,7 @@ export class ConcurrentEngine extends EngineCore {
     ) {
       const more = this.dispatch()
       if (more === SUSPENDED) return
-      if (more.length > 0) this.writeOut(more, this.writer)
+      if (more.length > 0) this.writeOut(more)
       if (this.stopped !== undefined) this.notifyStopped()
       else this.notifyResumed()
       return
@@ -276,7 +276,6 @@ export class ConcurrentEngine extends EngineCore {
   }
 
   private flushWriter(): void {
-    const bytes = this.writer.take()
-    if (bytes.length > 0) this.writeOut(bytes, this.writer)
+    if (this.writer.length > 0) this.writeOut(this.writer)
   }
 }

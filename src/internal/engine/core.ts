@@ -95,7 +95,7 @@ export abstract class EngineCore extends EngineOutput {
     const writer = this.writer
     try {
       this.encodeFrame(writer, value)
-      if (this.messages) this.writeOut(writer.take(), writer)
+      if (this.messages) this.writeOut(writer)
       return true
     } catch (error) {
       // An encoding failure may be recovered with a reply of its own, which must encode at once.
@@ -103,7 +103,7 @@ export abstract class EngineCore extends EngineOutput {
       if (recovered !== undefined && isExitEffect(recovered) && Exit.isSuccess(recovered)) {
         try {
           this.encodeFrame(writer, recovered.value)
-          if (this.messages) this.writeOut(writer.take(), writer)
+          if (this.messages) this.writeOut(writer)
           return true
         } catch {
           // fall through: the first error is the one reported

@@ -103,15 +103,15 @@ export abstract class EngineOutput {
     }
     const collected = this.collected
     this.collected = undefined
-    if (collected === undefined || collected.length === 0) return step
-    collected.push(step)
+    if (collected === undefined || collected.length === 0) return step.take()
+    collected.push(step.take())
     return Bytes.concat(collected)
   }
 
-  /** Writes to the host, or into what a public `push` will yield. */
-  protected writeOut(bytes: Uint8Array, writer: Bytes.Writer): void {
-    if (this.collected !== undefined) this.collected.push(bytes.slice())
-    else this.host.write(bytes, writer)
+  /** Writes what `writer` holds to the host, or into what a public `push` will yield, and rewinds it. */
+  protected writeOut(writer: Bytes.Writer): void {
+    if (this.collected !== undefined) this.collected.push(writer.takeCopy())
+    else this.host.write(writer)
   }
 
   protected notifyResumed(): void {
@@ -245,7 +245,7 @@ export abstract class EngineOutput {
     }
     // Part of this message's reply: should its handler go on in a fiber, its reply is in progress.
     this.inlineSent = true
-    if (this.messages) this.writeOut(this.writer.take(), this.writer)
+    if (this.messages) this.writeOut(this.writer)
     // Waiting makes the handler go on in a fiber: the engine writes what it holds first.
     return wait && this.host.outboundBytes() + this.writer.length > this.host.highWaterMark
       ? this.host.lowWater
@@ -276,7 +276,7 @@ export abstract class EngineOutput {
     this.flushOutside()
     slot.open = true
     this.openSlot = slot
-    this.writeOut(out.take(), out)
+    this.writeOut(out)
     return wait && this.host.outboundBytes() > this.host.highWaterMark ? this.host.lowWater : Exit.void
   }
 
@@ -329,7 +329,7 @@ export abstract class EngineOutput {
   protected flushOutside(): void {
     const out = this.outside
     if (out === undefined || out.length === 0 || !this.host.canWrite()) return
-    this.writeOut(out.take(), out)
+    this.writeOut(out)
   }
 
   /** A reply is done: the broadcasts that waited for it go out. */
@@ -349,6 +349,6 @@ export abstract class EngineOutput {
   flushSends(): void {
     this.flushOutside()
     const deferred = this.deferred
-    if (deferred !== undefined && deferred.length > 0 && this.host.canWrite()) this.writeOut(deferred.take(), deferred)
+    if (deferred !== undefined && deferred.length > 0 && this.host.canWrite()) this.writeOut(deferred)
   }
 }

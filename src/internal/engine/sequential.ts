@@ -40,18 +40,18 @@ export class SequentialEngine extends EngineCore {
 
   finishInput(): Step {
     this.inputEnded = true
-    if (this.stopped !== undefined) return this.writer.take()
+    if (this.stopped !== undefined) return this.writer
     const error = this.decoder.end()
     if (error !== undefined && this.frameFailed(error) === SUSPENDED) return SUSPENDED
-    return this.writer.take()
+    return this.writer
   }
 
   /** A frame in progress ran out of time: the last reply, then the engine stops. */
   abortFrame(error: FrameError): Step {
-    if (this.stopped !== undefined || this.current !== undefined) return this.writer.take()
+    if (this.stopped !== undefined || this.current !== undefined) return this.writer
     this.decoder.error = error
     if (this.frameFailed(error) === SUSPENDED) return SUSPENDED
-    return this.writer.take()
+    return this.writer
   }
 
   /** Handles the frames left in the current read, until one suspends or the engine stops. */
@@ -85,7 +85,7 @@ export class SequentialEngine extends EngineCore {
         return SUSPENDED
       }
     }
-    return this.writer.take()
+    return this.writer
   }
 
   /** A handler's outcome: its replies, or its failure recovered or recorded. */
@@ -143,8 +143,7 @@ export class SequentialEngine extends EngineCore {
    * them). Returns whether it is still running (false: it finished at once and was settled).
    */
   private suspend(slot: Slot, effect: Effect.Effect<unknown, unknown, unknown>): boolean {
-    const bytes = this.writer.take()
-    if (bytes.length > 0) this.writeOut(bytes, this.writer)
+    if (this.writer.length > 0) this.writeOut(this.writer)
     this.current = slot
     const exit = this.launch(slot, effect)
     if (exit === undefined) return true
@@ -159,7 +158,7 @@ export class SequentialEngine extends EngineCore {
     if (this.current !== undefined) return // its recovery went on in a fiber
     const more = this.inputEnded ? this.finishInput() : this.handleFrames()
     if (more === SUSPENDED) return
-    if (more.length > 0) this.writeOut(more, this.writer)
+    if (more.length > 0) this.writeOut(more)
     if (this.stopped !== undefined) this.notifyStopped()
     else this.notifyResumed()
   }
