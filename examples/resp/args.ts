@@ -8,6 +8,7 @@
  *
  * Valid while the handler runs: the frame may be a view of the read buffer.
  */
+import { Bytes } from "../../src/index.ts"
 import { tokenBytes } from "./inline.ts"
 import { parseInt64, parseSmall } from "./int64.ts"
 
@@ -50,16 +51,14 @@ export class Args {
     return binaryOf(this.frame, from, this.positions[2 * i + 1]!)
   }
 
-  /** A copy of argument `i`, for the store to keep. */
+  /**
+   * A copy of argument `i`, for the store to keep (`Bytes.copy`: small values share a slab, where
+   * an array of their own would cost about 1 µs each on Deno).
+   */
   copy(i: number): Uint8Array {
     const from = this.positions[2 * i]!
     if (from < 0) return this.token(i)
-    const to = this.positions[2 * i + 1]!
-    const out = new Uint8Array(to - from)
-    const frame = this.frame
-    if (to - from <= 64) { for (let j = from; j < to; j++) out[j - from] = frame[j]! }
-    else out.set(frame.subarray(from, to))
-    return out
+    return Bytes.copy(this.frame.subarray(from, this.positions[2 * i + 1]!))
   }
 
   /** Argument `i`'s length in bytes. */

@@ -77,14 +77,10 @@ export const bytesOf = (text: string): Uint8Array => {
 }
 
 /**
- * A copy of some bytes, as a plain `Uint8Array`: what the store keeps must not be a view of a read
- * buffer (and Node's `Buffer.slice` makes a view, not a copy).
+ * A copy of some bytes: what the store keeps must not be a view of a read buffer (and Node's
+ * `Buffer.slice` makes a view, not a copy). `Bytes.copy`: small copies share a slab.
  */
-export const copyOf = (bytes: Uint8Array): Uint8Array => {
-  const copy = new Uint8Array(bytes.length)
-  copy.set(bytes)
-  return copy
-}
+export const copyOf: (bytes: Uint8Array) => Uint8Array = Bytes.copy
 
 /** The binary string of some bytes: lossless, one char per byte. */
 export const binary = (bytes: Uint8Array): string => binaryOf(bytes, 0, bytes.length)

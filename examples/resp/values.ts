@@ -53,12 +53,8 @@ export type Value =
 /** What a command's arguments may be: strings are sent as UTF-8. */
 export type Arg = string | Uint8Array | number | bigint
 
-/** A plain `Uint8Array` copy (Node's `Buffer.slice` would make a view of the read buffer). */
-const copyOf = (bytes: Uint8Array): Uint8Array => {
-  const copy = new Uint8Array(bytes.length)
-  copy.set(bytes)
-  return copy
-}
+/** A copy that is not a view of the read buffer (Node's `Buffer.slice` would be): `Bytes.copy`. */
+const copyOf = Bytes.copy
 
 const errorOf = (text: string, command = ""): RedisError => {
   const space = text.indexOf(" ")

@@ -130,8 +130,10 @@ describe("RESP server over raw sockets", () => {
       yield* expectReply(p, "+OK\r\n".repeat(3))
       const db = resp.shared.store.dbs[0]!
       const small = db.keys.get("small") as Uint8Array
-      // A view would keep the whole read it came in alive (and on Node, Buffer.slice makes views).
-      expect([small.length, small.byteOffset, small.buffer.byteLength]).toEqual([3, 0, 3])
+      // A view would keep the whole read it came in alive, over 64 KiB here (and on Node, Buffer.slice
+      // makes views). A small copy may share a 16 KiB slab with other small copies (Bytes.copy).
+      expect(Buffer.from(small).toString()).toBe("abc")
+      expect(small.buffer.byteLength).toBeLessThanOrEqual(16 * 1024)
       const big = db.keys.get("big") as Uint8Array
       expect([big.byteOffset, big.buffer.byteLength]).toEqual([0, value.length])
       p.write("GET big\r\n")

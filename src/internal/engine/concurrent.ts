@@ -1,5 +1,6 @@
 import type * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Bytes from "../../Bytes.ts"
 import type { FrameError } from "../../Errors.ts"
 import { isExitEffect } from "../inline.ts"
 import { causeToError, EngineCore, type Host, Slot, type Spec, type Step, SUSPENDED } from "./core.ts"
@@ -105,7 +106,7 @@ export class ConcurrentEngine extends EngineCore {
         }
         this.framesIn++
         // The handler may outlive the read buffer: it gets bytes of its own.
-        const frame = view.slice()
+        const frame = Bytes.copy(view)
         const seq = this.nextSeq++
         let message: unknown
         try {
