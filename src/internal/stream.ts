@@ -6,6 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
+import * as Bytes from "../Bytes.ts"
 import type * as Pipeline from "../Pipeline.ts"
 import { type EngineCore, type Host, makeEngine } from "./engine/index.ts"
 import { engineSpec } from "./pipeline.ts"
@@ -130,7 +131,7 @@ export const transform = <E1, R1, In, Out, E, R, S>(
       Effect.andThen(
         flushOverflow,
         Effect.suspend(() => {
-          const sent = bytes.length > 0 ? Effect.asVoid(Queue.offer(mailbox, bytes.slice())) : Effect.void
+          const sent = bytes.length > 0 ? Effect.asVoid(Queue.offer(mailbox, Bytes.copy(bytes))) : Effect.void
           if (engine.defect !== undefined) return Effect.andThen(sent, Effect.die(engine.defect))
           const error = engine.error as E | undefined
           if (error !== undefined) return Effect.andThen(sent, Effect.fail(error))
