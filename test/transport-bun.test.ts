@@ -95,6 +95,23 @@ const dial = (port: number): Effect.Effect<Connection, TransportError, Scope.Sco
     (c) => Effect.sync(() => c.destroy())
   )
 
+/** A server connection started with `s` and a client dialled to it, started with `r` (paused first if asked). */
+const pair = (options: { readonly s?: Recorder; readonly paused?: boolean } = {}) =>
+  Effect.gen(function* () {
+    let server: Connection | undefined
+    const s = options.s ?? recorder()
+    const port = yield* serve((c) => {
+      server = c
+      c.start(s)
+    })
+    const client = yield* dial(port)
+    const r = recorder()
+    if (options.paused === true) client.pause()
+    client.start(r)
+    yield* until("the server connection", () => server !== undefined)
+    return { server: server!, s, client, r }
+  })
+
 /** Deterministic, non-repeating-looking bytes. */
 const pattern = (size: number): Uint8Array => {
   const out = new Uint8Array(size)
@@ -115,18 +132,10 @@ const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
 describe.skipIf(!onBun)("transport/bun", () => {
   it.live("a chunk kept after onData keeps its bytes while more data arrives", () =>
     Effect.gen(function* () {
-      let server: Connection | undefined
-      const port = yield* serve((c) => {
-        server = c
-        c.start(recorder())
-      })
-      const client = yield* dial(port)
-      const r = recorder()
-      client.start(r)
-      yield* until("the server connection", () => server !== undefined)
+      const { server, r } = yield* pair()
       const copies: Array<Uint8Array> = []
       for (let i = 0; i < 20; i++) {
-        server!.write(new Uint8Array(1000).fill(i))
+        server.write(new Uint8Array(1000).fill(i))
         yield* until(`chunk ${i}`, () => r.received === (i + 1) * 1000)
         copies.push(r.chunks[r.chunks.length - 1]!.slice())
       }
@@ -138,18 +147,11 @@ describe.skipIf(!onBun)("transport/bun", () => {
 
   it.live("writes while bytes are queued are coalesced and flushed in one socket write per drain", () =>
     Effect.gen(function* () {
-      let server: Connection | undefined
-      const s = recorder({ onDrain: () => drainQueued.push(server!.queuedBytes) })
       const drainQueued: Array<number> = []
-      const port = yield* serve((c) => {
-        server = c
-        c.start(s)
+      const { server, s, client, r } = yield* pair({
+        s: recorder({ onDrain: () => drainQueued.push(server.queuedBytes) }),
+        paused: true
       })
-      const client = yield* dial(port)
-      const r = recorder()
-      client.pause()
-      client.start(r)
-      yield* until("the server connection", () => server !== undefined)
       // Spy on Bun's socket (not part of the Connection interface) to count the writes it gets.
       const socket = (server as unknown as { socket: { write: (...args: Array<unknown>) => number } }).socket
       const write = socket.write.bind(socket)
@@ -159,16 +161,16 @@ describe.skipIf(!onBun)("transport/bun", () => {
         return write(...args)
       }
       const big = pattern(8 * 1024 * 1024)
-      expect(server!.write(big)).toBe(false)
-      const queuedAfterBig = server!.queuedBytes
+      expect(server.write(big)).toBe(false)
+      const queuedAfterBig = server.queuedBytes
       const writesAfterBig = socketWrites
       const small = new Uint8Array(100)
       for (let i = 0; i < 1000; i++) {
         small.fill(i & 255) // one reused buffer: the transport must have copied it
-        expect(server!.write(small)).toBe(false)
+        expect(server.write(small)).toBe(false)
       }
       expect(socketWrites).toBe(writesAfterBig) // nothing reached the socket while bytes were queued
-      expect(server!.queuedBytes).toBe(queuedAfterBig + 100_000)
+      expect(server.queuedBytes).toBe(queuedAfterBig + 100_000)
       client.resume()
       yield* until("all bytes", () => r.received === big.byteLength + 100_000)
       yield* until("drain", () => s.drains === 1)
@@ -180,27 +182,26 @@ describe.skipIf(!onBun)("transport/bun", () => {
       expect(socketWrites - writesAfterBig).toBeLessThan(100)
     }))
 
+  it.live("write of a view sends the view's bytes, not those before it in its buffer", () =>
+    Effect.gen(function* () {
+      const { server, r } = yield* pair()
+      const whole = pattern(1000)
+      server.write(whole.subarray(300, 700))
+      yield* until("400 bytes", () => r.received === 400)
+      expect(sameBytes(r.bytes(), whole.subarray(300, 700))).toBe(true)
+    }))
+
   it.live("writeRange sends only buffer[0, length), and copies what stays queued before the buffer is reused", () =>
     Effect.gen(function* () {
-      let server: Connection | undefined
-      const s = recorder()
-      const port = yield* serve((c) => {
-        server = c
-        c.start(s)
-      })
-      const client = yield* dial(port)
-      const r = recorder()
-      client.pause()
-      client.start(r)
-      yield* until("the server connection", () => server !== undefined)
-      const writeRange = server!.writeRange!.bind(server)
+      const { server, client, r } = yield* pair({ paused: true })
+      const writeRange = server.writeRange!.bind(server)
       // The socket takes part of it at once; the rest is queued (the client does not read).
       const big = pattern(8 * 1024 * 1024)
       const bigBuffer = new Uint8Array(big.byteLength + 1000).fill(0xee)
       bigBuffer.set(big)
       expect(writeRange(bigBuffer, big.byteLength)).toBe(false)
       bigBuffer.fill(0xee) // reused at once: what was queued must be a copy
-      const queued = server!.queuedBytes
+      const queued = server.queuedBytes
       expect(queued).toBeGreaterThan(0)
       // One reused buffer, longer than what is written of it each time.
       const buffer = new Uint8Array(300)
@@ -209,7 +210,7 @@ describe.skipIf(!onBun)("transport/bun", () => {
         buffer.fill(i & 255, 0, 100)
         expect(writeRange(buffer, 100)).toBe(false)
       }
-      expect(server!.queuedBytes).toBe(queued + 50_000)
+      expect(server.queuedBytes).toBe(queued + 50_000)
       client.resume()
       yield* until("all bytes", () => r.received === big.byteLength + 50_000)
       const bytes = r.bytes()
@@ -227,24 +228,15 @@ describe.skipIf(!onBun)("transport/bun", () => {
   // The shared suite checks onClose once on both sides; on Bun, destroy is `terminate()` (SO_LINGER 0).
   it.live("destroy resets the connection: the peer's onClose carries a read TransportError", () =>
     Effect.gen(function* () {
-      let server: Connection | undefined
-      const s = recorder()
-      const port = yield* serve((c) => {
-        server = c
-        c.start(s)
-      })
-      const client = yield* dial(port)
-      const r = recorder()
-      client.start(r)
-      yield* until("the server connection", () => server !== undefined)
-      server!.destroy()
+      const { server, s, client, r } = yield* pair()
+      server.destroy()
       expect(s.closed).toBe(false) // reported after destroy returns, as node:net does
       yield* until("both closed", () => s.closed && r.closed)
       expect(s.events).toEqual(["close"])
       expect(r.events).toEqual(["close-error"])
       expect(r.closeError).toBeInstanceOf(TransportError)
       expect(r.closeError!.operation).toBe("read")
-      server!.destroy()
+      server.destroy()
       client.destroy()
       yield* Effect.sleep("20 millis")
       expect(s.events.length + r.events.length).toBe(2)

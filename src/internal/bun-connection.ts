@@ -121,31 +121,21 @@ export class BunConnection implements Connection {
   }
 
   write(bytes: Uint8Array): boolean {
-    if (this.phase >= Phase.Ending) return false
-    if (this.tail > this.head) {
-      // Something is waiting for `drain`: coalesce into it.
-      this.append(bytes, 0, bytes.byteLength)
-      return false
-    }
-    const length = bytes.byteLength
-    if (length === 0) return true
-    const written = this.socket.write(bytes)
-    if (written === length) return true
-    if (written < 0) return false // closed or shutting down: `close` follows
-    this.append(bytes, written, length)
-    return false
+    return this.writeRange(bytes, bytes.byteLength)
   }
 
   writeRange(buffer: Uint8Array, length: number): boolean {
     if (this.phase >= Phase.Ending) return false
     if (this.tail > this.head) {
+      // Something is waiting for `drain`: coalesce into it.
       this.append(buffer, 0, length)
       return false
     }
     if (length === 0) return true
+    // Bun's offset and length count from the start of the view given.
     const written = this.socket.write(buffer, 0, length)
     if (written === length) return true
-    if (written < 0) return false
+    if (written < 0) return false // closed or shutting down: `close` follows
     this.append(buffer, written, length)
     return false
   }

@@ -259,9 +259,8 @@ export class ConcurrentEngine extends EngineCore {
       this.blocked && this.stopped === undefined && this.failing === undefined && this.table.size < this.limit &&
       this.poolWaits === 0
     ) {
-      const more = this.dispatch()
-      if (more === SUSPENDED) return
-      if (more.length > 0) this.writeOut(more)
+      if (this.dispatch() === SUSPENDED) return
+      this.flushWriter()
       if (this.stopped !== undefined) this.notifyStopped()
       else this.notifyResumed()
       return
@@ -274,9 +273,5 @@ export class ConcurrentEngine extends EngineCore {
       this.finishing = false
       this.notifyResumed()
     }
-  }
-
-  private flushWriter(): void {
-    if (this.writer.length > 0) this.writeOut(this.writer)
   }
 }

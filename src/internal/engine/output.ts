@@ -114,6 +114,11 @@ export abstract class EngineOutput {
     else this.host.write(writer)
   }
 
+  /** Writes the replies in the engine's writer, if there are any. */
+  protected flushWriter(): void {
+    if (this.writer.length > 0) this.writeOut(this.writer)
+  }
+
   protected notifyResumed(): void {
     if (!this.settleWaiter()) this.host.resumed()
   }

@@ -143,7 +143,7 @@ export class SequentialEngine extends EngineCore {
    * them). Returns whether it is still running (false: it finished at once and was settled).
    */
   private suspend(slot: Slot, effect: Effect.Effect<unknown, unknown, unknown>): boolean {
-    if (this.writer.length > 0) this.writeOut(this.writer)
+    this.flushWriter()
     this.current = slot
     const exit = this.launch(slot, effect)
     if (exit === undefined) return true
@@ -156,9 +156,8 @@ export class SequentialEngine extends EngineCore {
     this.current = undefined
     this.finishSlot(slot, exit)
     if (this.current !== undefined) return // its recovery went on in a fiber
-    const more = this.inputEnded ? this.finishInput() : this.handleFrames()
-    if (more === SUSPENDED) return
-    if (more.length > 0) this.writeOut(more)
+    if ((this.inputEnded ? this.finishInput() : this.handleFrames()) === SUSPENDED) return
+    this.flushWriter()
     if (this.stopped !== undefined) this.notifyStopped()
     else this.notifyResumed()
   }
