@@ -4,7 +4,7 @@
  * connection, on the echo protocol, measured by two load generators of different makes.
  *
  * For each runtime it starts every server of that runtime at once (each on its own port, pinned to
- * core 0 with `taskset` when it exists; idle servers cost nothing), waits for the ports, then, with
+ * core 0 with `taskset` when it exists), waits for the ports, then, with
  * the load generators pinned to core 1:
  *
  * 1. 1000 x 1 x 64 B on the fresh servers, and each server's idle and peak RSS;
@@ -14,6 +14,8 @@
  * 3. 1 x 1 x 64 B (latency), 50 x 16 x 64 B (small-message throughput), 50 x 4 x 4 KiB (bandwidth)
  *    and 1000 x 1 x 64 B, each by both load generators (bench/loadgen.ts on Bun, bench/loadgen.c built
  *    with gcc), in rounds that visit every server in turn, so that drift on the machine hits all alike;
+ *    while one server is measured the others are stopped (SIGSTOP), so that their runtimes' deferred
+ *    work (a garbage collector shrinking the heap after a burst) does not land in its run;
  * 4. a client that never reads while it keeps sending (bench/flood.ts), bounded by time and by the
  *    server's RSS.
  *

@@ -192,6 +192,7 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 
 export const stop = async (child: Child, graceMs = 3000): Promise<void> => {
   if (child.exitCode !== null) return
+  child.kill("SIGCONT") // a stopped process would not handle SIGTERM
   child.kill("SIGTERM")
   const exited = await Promise.race([child.exited.then(() => true), sleep(graceMs).then(() => false)])
   if (!exited) {
