@@ -22,6 +22,7 @@ import {
   status,
   which
 } from "./machine.ts"
+import { whileStopped } from "./alone.ts"
 import type { Kind, RuntimeName, ServerSpec } from "./servers.ts"
 
 export type LoadgenName = "bun" | "c"
@@ -153,24 +154,6 @@ const waitForQuiet = async (settings: Settings, servers: ReadonlyArray<Running>)
 }
 
 /**
- * Runs `measure` with every other server of `all` stopped (SIGSTOP), and continues them after it.
- * An idle server is not a quiet one: some seconds after a burst of work its runtime collects and
- * shrinks its heap (V8's memory reducer, JavaScriptCore's scheduled collections), and on the shared
- * core that landed in a later server's run. Measured on Deno at 50 x 16 x 64 B with the other four
- * servers alive: up to 0.35 s of their CPU in a 5 s run, and that run's p99 at 2.9 ms against
- * 1.1-1.3 ms without them.
- */
-const alone = async <A>(server: Running, all: ReadonlyArray<Running>, measure: () => Promise<A>): Promise<A> => {
-  const others = all.filter((s) => s !== server && s.child.exitCode === null)
-  for (const other of others) other.child.kill("SIGSTOP")
-  try {
-    return await measure()
-  } finally {
-    for (const other of others) other.child.kill("SIGCONT")
-  }
-}
-
-/**
  * One measurement: waits for the machine to be quiet, runs the load generator, and repeats the run
  * (up to `retries` times) when the rest of the machine was busy during it; keeps the fastest run.
  */
@@ -191,7 +174,8 @@ export const runLoad = async (
     }
     attempts++
     await waitForQuiet(settings, all)
-    const result = await alone(server, all, () => runLoadOnce(server, scenario, loadgen, settings))
+    const others = all.filter((s) => s !== server).map((s) => s.child)
+    const result = await whileStopped(others, () => runLoadOnce(server, scenario, loadgen, settings))
     if (best === undefined || result.messagesPerSec > best.messagesPerSec) best = result
     if ((result.otherCpuPercent ?? 0) <= settings.noisyPercent) break
   }

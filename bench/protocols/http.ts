@@ -27,6 +27,7 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import process from "node:process"
+import { whileStopped } from "../lib/alone.ts"
 import { option } from "../lib/args.ts"
 
 type Runtime = "bun" | "deno" | "node"
@@ -129,20 +130,6 @@ const start = async (name: string, runtime: Runtime, file: string): Promise<Serv
     await sleep(100)
   }
   return { name, port, child }
-}
-
-/**
- * Runs `measure` with the other servers stopped (SIGSTOP): an idle runtime on the shared core still
- * collects and shrinks its heap some seconds after its own run, inside the next server's.
- */
-const alone = <A>(server: Server, all: ReadonlyArray<Server>, measure: () => A): A => {
-  const others = all.filter((s) => s !== server && s.child.exitCode === null)
-  for (const other of others) other.child.kill("SIGSTOP")
-  try {
-    return measure()
-  } finally {
-    for (const other of others) other.child.kill("SIGCONT")
-  }
 }
 
 const stop = async (server: Server): Promise<void> => {
@@ -249,7 +236,9 @@ for (const runtime of runtimes) {
       // Alternate which goes first, so that neither always runs right after the other.
       const order = round % 2 === 1 ? servers : [...servers].reverse()
       for (const server of order) {
-        const run = alone(server, servers, () => load(server, seconds))
+        // The other server is stopped meanwhile (bench/lib/alone.ts).
+        const others = servers.filter((s) => s !== server).map((s) => s.child)
+        const run = whileStopped(others, () => load(server, seconds))
         if (run.errors !== undefined) {
           failed = true
           console.log(`  round ${round} ${server.name}: ${run.errors}`)

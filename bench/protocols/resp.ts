@@ -36,6 +36,7 @@ import {
   waitForPort,
   which
 } from "../lib/machine.ts"
+import { whileStopped } from "../lib/alone.ts"
 import { argv, option } from "../lib/args.ts"
 
 type Runtime = "bun" | "deno" | "node"
@@ -166,16 +167,9 @@ const main = async () => {
   for (let round = 1; round <= rounds; round++) {
     for (const target of targets) {
       const cpuBefore = cpuOf(target.child.pid) ?? 0
-      // The other servers are stopped meanwhile: an idle runtime on the shared core still collects and
-      // shrinks its heap some seconds after its own run, inside the next server's.
-      const others = targets.filter((t) => t !== target && t.child.exitCode === null)
-      for (const other of others) other.child.kill("SIGSTOP")
-      let rps: Record<Test, number>
-      try {
-        rps = benchmark(target.port, requests)
-      } finally {
-        for (const other of others) other.child.kill("SIGCONT")
-      }
+      // The other servers are stopped meanwhile (bench/lib/alone.ts).
+      const others = targets.filter((t) => t !== target).map((t) => t.child)
+      const rps = whileStopped(others, () => benchmark(target.port, requests))
       const cpu = (cpuOf(target.child.pid) ?? 0) - cpuBefore
       // SET and GET, `requests` each (and the connections redis-benchmark opens).
       const perCpu = cpu > 0 ? (2 * requests) / cpu : 0

@@ -76,12 +76,6 @@ export const bytesOf = (text: string): Uint8Array => {
   return out
 }
 
-/**
- * A copy of some bytes: what the store keeps must not be a view of a read buffer (and Node's
- * `Buffer.slice` makes a view, not a copy). `Bytes.copy`: small copies share a slab.
- */
-export const copyOf: (bytes: Uint8Array) => Uint8Array = Bytes.copy
-
 /** The binary string of some bytes: lossless, one char per byte. */
 export const binary = (bytes: Uint8Array): string => binaryOf(bytes, 0, bytes.length)
 

@@ -53,9 +53,6 @@ export type Value =
 /** What a command's arguments may be: strings are sent as UTF-8. */
 export type Arg = string | Uint8Array | number | bigint
 
-/** A copy that is not a view of the read buffer (Node's `Buffer.slice` would be): `Bytes.copy`. */
-const copyOf = Bytes.copy
-
 const errorOf = (text: string, command = ""): RedisError => {
   const space = text.indexOf(" ")
   return new RedisError({ code: space === -1 ? text : text.slice(0, space), reply: text, command })
@@ -69,10 +66,10 @@ const toValue = (frame: Uint8Array, node: Node): Value => {
   switch (node.type) {
     case "simple":
       return Bytes.toString(frame.subarray(node.from, node.to))
-    case "bulk":
-      return copyOf(frame.subarray(node.from, node.to))
+    case "bulk": // copies, not views of the read buffer (`Bytes.copy`: small ones share a slab)
+      return Bytes.copy(frame.subarray(node.from, node.to))
     case "verbatim":
-      return copyOf(frame.subarray(node.from + 4, node.to))
+      return Bytes.copy(frame.subarray(node.from + 4, node.to))
     case "error":
     case "blobError":
       return errorOf(Bytes.toString(frame.subarray(node.from, node.to)))
