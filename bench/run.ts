@@ -120,7 +120,7 @@ const scenarios: Array<Scenario> = ([
   { id: "latency", label: "1 x 1 x 64 B", connections: 1, inflight: 1, payload: 64, rounds: 1 },
   { id: "throughput", label: "50 x 16 x 64 B", connections: 50, inflight: 16, payload: 64, rounds: quick ? 1 : 2 },
   { id: "bandwidth", label: "50 x 4 x 4 KiB", connections: 50, inflight: 4, payload: 4096, rounds: quick ? 1 : 2 }
-] as Array<Scenario>).filter((s) =>
+] as Array<Scenario>).map((s) => roundsOption === undefined ? s : { ...s, rounds: Number(roundsOption) }).filter((s) =>
   option("--scenarios") !== undefined
     ? option("--scenarios")!.split(",").includes(s.id)
     : !quick || s.id !== "bandwidth"
@@ -257,7 +257,7 @@ const main = async (): Promise<void> => {
   )
   for (const note of skipped) console.log(`note: ${note}`)
   if (loadBefore[0] > 0.5) console.log(`note: the machine is busy before the run (load average ${loadBefore[0]})`)
-  const roundsOf = (s: Scenario) => roundsOption !== undefined ? Number(roundsOption) : s.rounds
+  const roundsOf = (s: Scenario) => s.rounds
   const total = runtimes.reduce(
     (n, r) =>
       n + serverSpecs(r, { quick, only: onlyServers }).length * loadgens.length *

@@ -10,12 +10,15 @@ import {
   fmtRate,
   fx,
   LOADGEN_LABEL,
+  median,
+  MEDIAN_ROUNDS,
   memoryOf,
   perConnectionKB,
   perCpu,
   ratio,
   rawOf,
   type Report,
+  roundRatios,
   serversOf,
   targets
 } from "./report.ts"
@@ -70,6 +73,50 @@ export const renderHeadline = (report: Report): string => {
   return rows.join("\n")
 }
 
+/** Rounds a scenario ran, from its samples (settings of older reports did not record `--rounds`). */
+const roundsOf = (report: Report, scenario: Scenario["id"]): number =>
+  report.results.reduce(
+    (n, e) => e.scenario === scenario ? Math.max(n, ...e.samples.map((x) => x.round)) : n,
+    0
+  )
+
+/**
+ * The headline's msg/s ratios another way: the median of per-round ratios, with their range. The headline
+ * keeps each server's fastest round, so one quick round can decide a cell; this one cannot.
+ */
+const renderRounds = (report: Report): Array<string> => {
+  const scenarios = report.settings.scenarios.filter((s) => roundsOf(report, s.id) > 1)
+  if (scenarios.length === 0) return []
+  const lines = [
+    "## Round by round",
+    "",
+    "msg/s over raw, per round: each round of a server against the raw server's run in the same round. Each cell: " +
+    "the median round's ratio, then the lowest and highest, " +
+    `${report.settings.loadgens.map((l) => LOADGEN_LABEL[l]).join(" / ")} load generator. The headline takes ` +
+    "each server's fastest round instead, so one fast round can decide a cell there.",
+    "",
+    `| runtime | server | ${scenarios.map((s) => `${s.label} (${roundsOf(report, s.id)} rounds)`).join(" | ")} |`,
+    `|---|---|${scenarios.map(() => "---|").join("")}`
+  ]
+  for (const runtime of RUNTIMES) {
+    for (const s of serversOf(report, runtime)) {
+      if (absolute(s.kind)) continue
+      const cells = scenarios.map((scenario) => {
+        const parts = report.settings.loadgens.map((l) => {
+          const e = find(report, s.server, scenario.id, l)
+          const rs = e === undefined ? [] : roundRatios(report, e)
+          if (rs.length === 0) return "-"
+          return `${fx(median(rs))} (${rs[0]!.toFixed(2)}-${rs[rs.length - 1]!.toFixed(2)})`
+        })
+        return parts.join(" / ")
+      })
+      lines.push(`| ${runtime} | ${s.label} | ${cells.join(" | ")} |`)
+    }
+  }
+  lines.push("")
+  return lines
+}
+
 const renderTargets = (report: Report): Array<string> => {
   const loadgens = report.settings.loadgens
   const lines = [
@@ -79,7 +126,12 @@ const renderTargets = (report: Report): Array<string> => {
   for (const t of targets(report)) {
     const values = "both" in t.values
       ? loadgens.map((_, i) => (i === 0 ? fx(t.values.both) : "(same)"))
-      : loadgens.map((l) => fx(t.values[l]))
+      : loadgens.map((l) => {
+        const best = t.best?.[l]
+        return best === undefined || fx(best) === fx(t.values[l])
+          ? fx(t.values[l])
+          : `${fx(t.values[l])} (best ${fx(best)})`
+      })
     const met = t.met === undefined ? "-" : t.met ? "yes" : t.moonshot ? "missed" : "**no**"
     lines.push(`| ${t.text} | ${values.join(" | ")} | ${met} |`)
   }
@@ -120,9 +172,8 @@ const renderScenario = (report: Report, scenario: Scenario): Array<string> => {
       }
     }
   }
-  if (scenario.rounds > 1) {
-    lines.push("", `Best of ${scenario.rounds} rounds, each visiting every server of the runtime in turn.`)
-  }
+  const rounds = roundsOf(report, scenario.id)
+  if (rounds > 1) lines.push("", `Best of ${rounds} rounds, each visiting every server of the runtime in turn.`)
   lines.push("")
   return lines
 }
@@ -263,7 +314,9 @@ const HOW_IT_RUNS = [
   "(1) 1000 x 1 x 64 B on the fresh servers, for memory; (2) each server's history: the framing check " +
   "(bench/framing.ts: frames of 0 B to 100 KB cut at awkward places, each echo compared), 2 s of 1 x 1 x 64 B " +
   "and 3 s of 50 x 16 x 64 B, so that no server is measured fresh; (3) every scenario, with both load " +
-  "generators, in rounds that visit every server in turn.",
+  "generators, in rounds that visit every server in turn. While one server is measured, the others of its " +
+  "runtime are stopped (SIGSTOP) and continued after the run: an idle runtime still collects its heap some " +
+  "seconds after its own run, and that work belongs in its own runs, not in its neighbours'.",
   "- Two load generators of different makes run every scenario: bench/loadgen.ts (Bun.connect) and " +
   "bench/loadgen.c (one thread, epoll, built from source with gcc). Both keep `--inflight` requests " +
   "outstanding per connection, answer each read's replies with as many new requests in one write, verify every " +
@@ -271,7 +324,9 @@ const HOW_IT_RUNS = [
   "its reply. A cell `a / b` in the headline is the Bun load generator's figure, then the C one's.",
   "- On a shared machine: before each run the bench waits (a little) for the rest of the machine to go quiet, " +
   "and repeats a run during which other processes used more than a quarter of a core (`--noisy`, `--retries`); " +
-  "the fastest run is kept. The `other CPU` column shows what else ran during the kept run.",
+  "the fastest run is kept. The `other CPU` column shows what else ran during the kept run. The headline " +
+  "compares each server's best round with raw's best round; the targets are judged on the median of the " +
+  'per-round ratios once a scenario has 3 rounds ("Round by round").',
   "- Servers (each runnable alone with `PORT`): bench/servers/raw-{bun,deno,node}.ts (native socket API, " +
   "hand-written length-prefix parser, one coalesced write per read, partial writes buffered, no backpressure), " +
   "bench/servers/sluice.ts (`HANDLER=sync|succeed|handler-gen|gen`, default options), " +
@@ -319,7 +374,18 @@ export const renderReadme = (report: Report, previous: string | undefined): stri
     renderHeadline(report),
     ""
   )
-  lines.push("## Targets", "", ...renderTargets(report), "")
+  lines.push(...renderRounds(report))
+  lines.push(
+    "## Targets",
+    "",
+    `Judged on the median round (the table above) where a scenario ran ${MEDIAN_ROUNDS} rounds or more: a ratio of two ` +
+      "runs made minutes apart is steadier than the best round of one server against the best round of another, " +
+      "which on a shared machine may come from different moments. The best-round ratio (the headline's) follows " +
+      "in brackets where it differs.",
+    "",
+    ...renderTargets(report),
+    ""
+  )
   lines.push(...renderDisagreements(report))
   lines.push(...renderMemory(report))
   for (const scenario of report.settings.scenarios) lines.push(...renderScenario(report, scenario))

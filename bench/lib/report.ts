@@ -113,6 +113,58 @@ export const msgRatio = (report: Report, server: string, scenario: Scenario["id"
   return e === undefined ? undefined : ratio(e.result?.messagesPerSec, rawOf(report, e)?.result?.messagesPerSec)
 }
 
+/**
+ * A figure of one server over another's, round by round: each round's sample against the other's
+ * sample of the same round (they ran minutes apart at most, on the same machine state). Sorted;
+ * empty without rounds.
+ */
+export const pairedRatios = (
+  entry: Entry | undefined,
+  base: Entry | undefined,
+  figure: "msg" | "p99" = "msg"
+): Array<number> => {
+  if (entry === undefined || base === undefined) return []
+  const of = (x: Sample | undefined) => figure === "msg" ? x?.messagesPerSec : x?.latencyMs.p99
+  const out: Array<number> = []
+  for (const sample of entry.samples) {
+    const r = ratio(of(sample), of(base.samples.find((x) => x.round === sample.round)))
+    if (r !== undefined) out.push(r)
+  }
+  return out.sort((a, b) => a - b)
+}
+
+/** msg/s over raw round by round (see `pairedRatios`). */
+export const roundRatios = (report: Report, entry: Entry): Array<number> =>
+  pairedRatios(entry, rawOf(report, entry), "msg")
+
+/** Rounds a ratio needs before targets are judged on its median round rather than on best rounds. */
+export const MEDIAN_ROUNDS = 3
+
+/** The median of sorted values (the lower middle one for an even count: never flattering). */
+export const median = (sorted: ReadonlyArray<number>): number | undefined =>
+  sorted.length === 0 ? undefined : sorted[Math.floor((sorted.length - 1) / 2)]
+
+/**
+ * What targets are judged on: the median of the paired per-round ratios once there are
+ * `MEDIAN_ROUNDS` of them; with fewer, the best round against the best round.
+ */
+const central = (
+  report: Report,
+  server: string,
+  base: string,
+  scenario: Scenario["id"],
+  loadgen: LoadgenName,
+  figure: "msg" | "p99"
+): number | undefined => {
+  const e = find(report, server, scenario, loadgen)
+  const b = find(report, base, scenario, loadgen)
+  const paired = pairedRatios(e, b, figure)
+  if (paired.length >= MEDIAN_ROUNDS) return median(paired)
+  return figure === "msg"
+    ? ratio(e?.result?.messagesPerSec, b?.result?.messagesPerSec)
+    : ratio(e?.result?.latencyMs.p99, b?.result?.latencyMs.p99)
+}
+
 /** p99 latency of a server over its runtime's raw baseline, same scenario and load generator. */
 export const p99Ratio = (report: Report, server: string, scenario: Scenario["id"], loadgen: LoadgenName) => {
   const e = find(report, server, scenario, loadgen)
@@ -130,8 +182,13 @@ export const perConnectionKB = (m: MemorySample | undefined): number | undefined
 
 export interface Target {
   readonly text: string
-  /** One value per load generator, or one for both (memory). */
+  /**
+   * One value per load generator, or one for both (memory): the median round's ratio (see
+   * `central`).
+   */
   readonly values: Partial<Record<LoadgenName | "both", number | undefined>>
+  /** The best round against the best round, where `values` is a median of rounds. */
+  readonly best?: Partial<Record<LoadgenName, number | undefined>>
   /** `undefined`: information only. */
   readonly met: boolean | undefined
   readonly moonshot?: boolean
@@ -149,22 +206,35 @@ export const targets = (report: Report): Array<Target> => {
   const loadgens = report.settings.loadgens
   const has = (server: string, scenario: Scenario["id"]) =>
     loadgens.some((l) => find(report, server, scenario, l) !== undefined)
-  /** A target on a ratio, met when every load generator's value is within bounds. */
+  /**
+   * A target on a ratio of `server` over `base` (by default the runtime's raw server), met when every
+   * load generator's value is within bounds.
+   */
   const add = (
     text: string,
-    value: (loadgen: LoadgenName) => number | undefined,
+    at: { readonly server: string; readonly base?: string; readonly scenario: Scenario["id"] },
+    figure: "msg" | "p99",
     bounds: { readonly min?: number; readonly max?: number } | undefined,
     moonshot = false
   ) => {
-    const values: Target["values"] = {}
-    for (const l of loadgens) values[l] = value(l)
+    const base = at.base ?? `${at.server.split("-")[0]}-raw`
+    const values: Record<string, number | undefined> = {}
+    const best: Record<string, number | undefined> = {}
+    for (const l of loadgens) {
+      values[l] = central(report, at.server, base, at.scenario, l, figure)
+      const e = find(report, at.server, at.scenario, l)
+      const b = find(report, base, at.scenario, l)
+      best[l] = figure === "msg"
+        ? ratio(e?.result?.messagesPerSec, b?.result?.messagesPerSec)
+        : ratio(e?.result?.latencyMs.p99, b?.result?.latencyMs.p99)
+    }
     const known = loadgens.map((l) => values[l]).filter((v): v is number => v !== undefined)
     const met = bounds === undefined || known.length === 0
       ? undefined
       : known.every((v) =>
         (bounds.min === undefined || v >= bounds.min) && (bounds.max === undefined || v <= bounds.max)
       )
-    list.push({ text: bounds === undefined ? `(information) ${text}` : text, values, met, moonshot })
+    list.push({ text: bounds === undefined ? `(information) ${text}` : text, values, best, met, moonshot })
   }
   const minimums = { bun: 0.95, deno: 0.9, node: 0.9 } as const
   for (const runtime of ["bun", "deno", "node"] as const) {
@@ -172,7 +242,8 @@ export const targets = (report: Report): Array<Target> => {
     if (!has(server, "throughput")) continue
     add(
       `${runtime} 50x16x64B, sync handler >= ${minimums[runtime]}x raw`,
-      (l) => msgRatio(report, server, "throughput", l),
+      { server, scenario: "throughput" },
+      "msg",
       { min: minimums[runtime] }
     )
   }
@@ -182,14 +253,16 @@ export const targets = (report: Report): Array<Target> => {
       if (!has(server, scenario)) continue
       add(
         `${runtime} ${SCENARIO_SHORT[scenario]}, sync handler >= 0.85x raw`,
-        (l) => msgRatio(report, server, scenario, l),
+        { server, scenario },
+        "msg",
         { min: 0.85 }
       )
     }
   }
   if (has("node-sluice-sync", "bandwidth")) {
-    add("node 50x4x4KiB >= 0.9x raw", (l) => msgRatio(report, "node-sluice-sync", "bandwidth", l), { min: 0.9 })
-    add("node 50x4x4KiB p99 <= 1.5x raw", (l) => p99Ratio(report, "node-sluice-sync", "bandwidth", l), { max: 1.5 })
+    const at = { server: "node-sluice-sync", scenario: "bandwidth" } as const
+    add("node 50x4x4KiB >= 0.9x raw", at, "msg", { min: 0.9 })
+    add("node 50x4x4KiB p99 <= 1.5x raw", at, "p99", { max: 1.5 })
   }
   for (const runtime of ["bun", "deno", "node"] as const) {
     const sluice = memoryOf(report, `${runtime}-sluice-sync`)
@@ -210,14 +283,10 @@ export const targets = (report: Report): Array<Target> => {
         const [platform, shape] of [[`${runtime}-platform`, "idiomatic"], [`${runtime}-platform-batched`, "batched"]]
       ) {
         if (!has(platform, scenario) || !has(`${runtime}-sluice-sync`, scenario)) continue
-        const factor = (l: LoadgenName) =>
-          ratio(
-            find(report, `${runtime}-sluice-sync`, scenario, l)?.result?.messagesPerSec,
-            find(report, platform, scenario, l)?.result?.messagesPerSec
-          )
         add(
           `${runtime} ${SCENARIO_SHORT[scenario]}: sluice (sync) / effect/socket SocketServer (${shape}) > 1`,
-          factor,
+          { server: `${runtime}-sluice-sync`, base: platform, scenario },
+          "msg",
           { min: 1.0000001 }
         )
       }
@@ -226,7 +295,8 @@ export const targets = (report: Report): Array<Target> => {
   if (has("bun-sluice-gen", "throughput")) {
     add(
       "bun 50x16x64B, Handler.effect(() => Effect.gen(...)) per message >= 0.8x raw",
-      (l) => msgRatio(report, "bun-sluice-gen", "throughput", l),
+      { server: "bun-sluice-gen", scenario: "throughput" },
+      "msg",
       { min: 0.8 }
     )
   }
@@ -234,14 +304,16 @@ export const targets = (report: Report): Array<Target> => {
     if (!has(`bun-sluice-${handler}`, "throughput")) continue
     add(
       `bun 50x16x64B, ${handler} handler, x raw`,
-      (l) => msgRatio(report, `bun-sluice-${handler}`, "throughput", l),
+      { server: `bun-sluice-${handler}`, scenario: "throughput" },
+      "msg",
       undefined
     )
   }
   if (has("bun-sluice-sync", "throughput")) {
     add(
       "moonshot: bun 50x16x64B p99 latency <= raw Bun's p99",
-      (l) => p99Ratio(report, "bun-sluice-sync", "throughput", l),
+      { server: "bun-sluice-sync", scenario: "throughput" },
+      "p99",
       { max: 1 },
       true
     )
@@ -250,14 +322,16 @@ export const targets = (report: Report): Array<Target> => {
     if (has(`${runtime}-sluice-sync`, "latency")) {
       add(
         `${runtime} 1x1x64B p99 latency, x raw`,
-        (l) => p99Ratio(report, `${runtime}-sluice-sync`, "latency", l),
+        { server: `${runtime}-sluice-sync`, scenario: "latency" },
+        "p99",
         undefined
       )
     }
     if (has(`${runtime}-raw-effect`, "bandwidth")) {
       add(
         `${runtime} 50x4x4KiB: the raw server with Effect's modules loaded (and unused), x raw`,
-        (l) => msgRatio(report, `${runtime}-raw-effect`, "bandwidth", l),
+        { server: `${runtime}-raw-effect`, scenario: "bandwidth" },
+        "msg",
         undefined
       )
     }

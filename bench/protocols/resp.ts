@@ -214,7 +214,10 @@ const main = async () => {
     )
   }
   if (jsonFile !== undefined) {
-    fs.writeFileSync(jsonFile, JSON.stringify({ requests, clients, pipeline, rounds, cpu: cpuModel(), rows }, null, 2))
+    fs.writeFileSync(
+      jsonFile,
+      JSON.stringify({ requests, clients, pipeline, rounds, cpu: cpuModel(), rows }, null, 2) + "\n"
+    )
   }
   for (const child of children) await stop(child)
   const bun = rows.find((row) => row.name === "sluice on bun")

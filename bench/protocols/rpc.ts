@@ -348,7 +348,7 @@ const orchestrate = async () => {
     }
   }
   const json = option("--json")
-  if (json !== undefined) fs.writeFileSync(json, JSON.stringify({ samples, medians: rows }, null, 2))
+  if (json !== undefined) fs.writeFileSync(json, JSON.stringify({ samples, medians: rows }, null, 2) + "\n")
   if (samples.some((s) => s.wrong > 0)) {
     console.error("some answers were wrong")
     process.exitCode = 1
