@@ -257,11 +257,10 @@ const main = async (): Promise<void> => {
   )
   for (const note of skipped) console.log(`note: ${note}`)
   if (loadBefore[0] > 0.5) console.log(`note: the machine is busy before the run (load average ${loadBefore[0]})`)
-  const roundsOf = (s: Scenario) => s.rounds
   const total = runtimes.reduce(
     (n, r) =>
       n + serverSpecs(r, { quick, only: onlyServers }).length * loadgens.length *
-        scenarios.reduce((m, s) => m + roundsOf(s), 0),
+        scenarios.reduce((m, s) => m + s.rounds, 0),
     0
   )
   let step = 0
@@ -360,7 +359,7 @@ const main = async (): Promise<void> => {
         return entry
       }
       for (const scenario of scenarios) {
-        const rounds = roundsOf(scenario)
+        const rounds = scenario.rounds
         for (let round = 1; round <= rounds; round++) {
           for (const loadgen of loadgens) {
             let raw: Sample | undefined

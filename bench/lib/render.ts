@@ -6,6 +6,8 @@ import type { LoadgenName, Scenario } from "./load.ts"
 import {
   disagreements,
   type Entry,
+  type Figure,
+  figureOf,
   find,
   fmtRate,
   fx,
@@ -27,9 +29,7 @@ import type { Kind, RuntimeName } from "./servers.ts"
 const RUNTIMES: ReadonlyArray<RuntimeName> = ["bun", "deno", "node", "go"]
 const absolute = (kind: Kind) => kind === "raw" || kind === "go"
 
-type Figure = "msg" | "p99"
-const value = (e: Entry | undefined, figure: Figure): number | undefined =>
-  figure === "msg" ? e?.result?.messagesPerSec : e?.result?.latencyMs.p99
+const value = (e: Entry | undefined, figure: Figure): number | undefined => figureOf(e?.result, figure)
 const shown = (v: number, figure: Figure): string => figure === "msg" ? fmtRate(v) : `${v.toFixed(2)} ms`
 
 /** One figure of a server in a scenario, one value per load generator ("Bun / C"). */

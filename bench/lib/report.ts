@@ -107,11 +107,15 @@ export const perCpu = (e: Entry | undefined): number | undefined =>
     ? undefined
     : e.result.messagesPerSec / (e.result.serverCpuPercent / 100)
 
-/** msg/s of a server over its runtime's raw baseline, same scenario and load generator. */
-export const msgRatio = (report: Report, server: string, scenario: Scenario["id"], loadgen: LoadgenName) => {
-  const e = find(report, server, scenario, loadgen)
-  return e === undefined ? undefined : ratio(e.result?.messagesPerSec, rawOf(report, e)?.result?.messagesPerSec)
-}
+/** The figures the ratios are taken of: msg/s (higher is better) and p99 latency (lower is better). */
+export type Figure = "msg" | "p99"
+
+export const figureOf = (sample: Sample | undefined, figure: Figure): number | undefined =>
+  figure === "msg" ? sample?.messagesPerSec : sample?.latencyMs.p99
+
+/** A figure of one server over another's, best round against best round (the headline's ratio). */
+export const bestRatio = (entry: Entry | undefined, base: Entry | undefined, figure: Figure): number | undefined =>
+  ratio(figureOf(entry?.result, figure), figureOf(base?.result, figure))
 
 /**
  * A figure of one server over another's, round by round: each round's sample against the other's
@@ -121,13 +125,12 @@ export const msgRatio = (report: Report, server: string, scenario: Scenario["id"
 export const pairedRatios = (
   entry: Entry | undefined,
   base: Entry | undefined,
-  figure: "msg" | "p99" = "msg"
+  figure: Figure = "msg"
 ): Array<number> => {
   if (entry === undefined || base === undefined) return []
-  const of = (x: Sample | undefined) => figure === "msg" ? x?.messagesPerSec : x?.latencyMs.p99
   const out: Array<number> = []
   for (const sample of entry.samples) {
-    const r = ratio(of(sample), of(base.samples.find((x) => x.round === sample.round)))
+    const r = ratio(figureOf(sample, figure), figureOf(base.samples.find((x) => x.round === sample.round), figure))
     if (r !== undefined) out.push(r)
   }
   return out.sort((a, b) => a - b)
@@ -148,27 +151,9 @@ export const median = (sorted: ReadonlyArray<number>): number | undefined =>
  * What targets are judged on: the median of the paired per-round ratios once there are
  * `MEDIAN_ROUNDS` of them; with fewer, the best round against the best round.
  */
-const central = (
-  report: Report,
-  server: string,
-  base: string,
-  scenario: Scenario["id"],
-  loadgen: LoadgenName,
-  figure: "msg" | "p99"
-): number | undefined => {
-  const e = find(report, server, scenario, loadgen)
-  const b = find(report, base, scenario, loadgen)
-  const paired = pairedRatios(e, b, figure)
-  if (paired.length >= MEDIAN_ROUNDS) return median(paired)
-  return figure === "msg"
-    ? ratio(e?.result?.messagesPerSec, b?.result?.messagesPerSec)
-    : ratio(e?.result?.latencyMs.p99, b?.result?.latencyMs.p99)
-}
-
-/** p99 latency of a server over its runtime's raw baseline, same scenario and load generator. */
-export const p99Ratio = (report: Report, server: string, scenario: Scenario["id"], loadgen: LoadgenName) => {
-  const e = find(report, server, scenario, loadgen)
-  return e === undefined ? undefined : ratio(e.result?.latencyMs.p99, rawOf(report, e)?.result?.latencyMs.p99)
+const central = (entry: Entry | undefined, base: Entry | undefined, figure: Figure): number | undefined => {
+  const paired = pairedRatios(entry, base, figure)
+  return paired.length >= MEDIAN_ROUNDS ? median(paired) : bestRatio(entry, base, figure)
 }
 
 export const memoryOf = (report: Report, server: string): Memory | undefined =>
@@ -213,20 +198,17 @@ export const targets = (report: Report): Array<Target> => {
   const add = (
     text: string,
     at: { readonly server: string; readonly base?: string; readonly scenario: Scenario["id"] },
-    figure: "msg" | "p99",
+    figure: Figure,
     bounds: { readonly min?: number; readonly max?: number } | undefined,
     moonshot = false
   ) => {
-    const base = at.base ?? `${at.server.split("-")[0]}-raw`
     const values: Record<string, number | undefined> = {}
     const best: Record<string, number | undefined> = {}
     for (const l of loadgens) {
-      values[l] = central(report, at.server, base, at.scenario, l, figure)
       const e = find(report, at.server, at.scenario, l)
-      const b = find(report, base, at.scenario, l)
-      best[l] = figure === "msg"
-        ? ratio(e?.result?.messagesPerSec, b?.result?.messagesPerSec)
-        : ratio(e?.result?.latencyMs.p99, b?.result?.latencyMs.p99)
+      const b = at.base !== undefined ? find(report, at.base, at.scenario, l) : e && rawOf(report, e)
+      values[l] = central(e, b, figure)
+      best[l] = bestRatio(e, b, figure)
     }
     const known = loadgens.map((l) => values[l]).filter((v): v is number => v !== undefined)
     const met = bounds === undefined || known.length === 0
@@ -361,9 +343,10 @@ export const disagreements = (report: Report, tolerance = 0.15): Array<Disagreem
     if (e.loadgen !== "bun" || e.kind === "raw" || e.kind === "go") continue
     const c = find(report, e.server, e.scenario, "c")
     if (c === undefined) continue
+    const [eRaw, cRaw] = [rawOf(report, e), rawOf(report, c)]
     const pairs: Array<[Disagreement["what"], number | undefined, number | undefined]> = [
-      ["msg/s x raw", msgRatio(report, e.server, e.scenario, "bun"), msgRatio(report, e.server, e.scenario, "c")],
-      ["p99 x raw", p99Ratio(report, e.server, e.scenario, "bun"), p99Ratio(report, e.server, e.scenario, "c")]
+      ["msg/s x raw", bestRatio(e, eRaw, "msg"), bestRatio(c, cRaw, "msg")],
+      ["p99 x raw", bestRatio(e, eRaw, "p99"), bestRatio(c, cRaw, "p99")]
     ]
     for (const [what, bun, cValue] of pairs) {
       if (bun === undefined || cValue === undefined) continue
