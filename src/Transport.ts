@@ -64,6 +64,12 @@ export interface ConnectionHandler {
   readonly onData: (chunk: Uint8Array) => void
   /** Everything queued by `write` has been handed to the operating system. */
   readonly onDrain: () => void
+  /**
+   * Optional: part of what `write` queued has been handed to the operating system and part is still
+   * queued (`queuedBytes` tells how much). A session resumes at its low-water mark from here, before
+   * the queue is empty; `onDrain` still follows once it is.
+   */
+  readonly onProgress?: (() => void) | undefined
   /** The peer closed its side (FIN): nothing more will be read. */
   readonly onEnd: () => void
   /** The connection is closed, by either side; `error` when it failed (a reset, say). Called once. */

@@ -85,3 +85,53 @@ describe("Session read path", () => {
       yield* Fiber.join(fiber)
     }))
 })
+
+describe("Session write path: the water marks", () => {
+  // A broken `onProgress` releases `sendWait` at any progress (at 80 bytes below), or not before the
+  // queue is empty (the drain); a session without one cannot be called at all.
+  it.live("sendWait returns when progress brings the queue to the low-water mark, before it is empty", () =>
+    Effect.gen(function* () {
+      const { connection, state } = fakeConnection()
+      const queued = connection as { queuedBytes: number }
+      const fiber = yield* Effect.forkChild(
+        Session.run(connection, {
+          pipeline: Pipeline.make({
+            framer,
+            codec: Packet.utf8,
+            handler: Handler.effect((text: string, session: Session.Session<string, void>) =>
+              Effect.as(session.sendWait(`${text} sent`), `${text} done`)
+            )
+          }),
+          highWaterMark: 100,
+          lowWaterMark: 50
+        })
+      )
+      for (let i = 0; i < 100 && state.handler === undefined; i++) yield* Effect.yieldNow
+      const handler = state.handler!
+      // Over the high-water mark: the send is written, then the handler waits (in a fiber).
+      queued.queuedBytes = 200
+      handler.onData(frames("a"))
+      const settle = Effect.gen(function* () {
+        for (let i = 0; i < 20; i++) yield* Effect.sleep("1 millis")
+      })
+      yield* settle
+      expect(texts(state.written)).toEqual(["a sent"])
+      expect(state.pauses).toBe(1)
+      // Progress, still above the low-water mark: it goes on waiting.
+      queued.queuedBytes = 80
+      handler.onProgress!()
+      yield* settle
+      expect(texts(state.written)).toEqual(["a sent"])
+      // Progress to the low-water mark, with bytes still queued: it returns, its reply is written and
+      // reading resumes, without waiting for the drain.
+      queued.queuedBytes = 40
+      handler.onProgress!()
+      for (let i = 0; i < 200 && texts(state.written).length < 2; i++) yield* Effect.sleep("5 millis")
+      expect(texts(state.written)).toEqual(["a sent", "a done"])
+      expect(state.resumes).toBe(1)
+      queued.queuedBytes = 0
+      handler.onDrain()
+      handler.onEnd()
+      yield* Fiber.join(fiber)
+    }))
+})

@@ -95,6 +95,9 @@ class Recorder implements ConnectionHandler {
   closeError: TransportError | undefined = undefined
   /** `queuedBytes` seen by each `onDrain`. */
   readonly queuedAtDrain: Array<number> = []
+  /** `queuedBytes` seen by each `onProgress`, and how many drains had come before each. */
+  readonly queuedAtProgress: Array<number> = []
+  readonly drainsAtProgress: Array<number> = []
 
   constructor(readonly connection: Connection, readonly hooks: Hooks = {}) {}
 
@@ -109,6 +112,10 @@ class Recorder implements ConnectionHandler {
     this.drains++
     this.queuedAtDrain.push(this.connection.queuedBytes)
     this.hooks.drain?.(this.connection)
+  }
+  onProgress = (): void => {
+    this.queuedAtProgress.push(this.connection.queuedBytes)
+    this.drainsAtProgress.push(this.drains)
   }
   onEnd = (): void => {
     this.ends++
@@ -307,6 +314,14 @@ const conformance = (transport: Transport, limitations: Limitations = {}): void 
       expect(patternMismatch(client.recorder.bytes())).toBe(-1)
       expect(connection.queuedBytes).toBe(0)
       expect(recorder.queuedAtDrain.at(-1)).toBe(0)
+      // On the way, progress was reported with bytes still queued, less each time, all before the drain
+      // (a transport that reports only the drain leaves a session waiting for an empty queue).
+      const progress = recorder.queuedAtProgress
+      expect(progress.length).toBeGreaterThan(0)
+      expect(progress.every((queued) => queued > 0)).toBe(true)
+      expect(progress.every((queued, i) => i === 0 || queued <= progress[i - 1]!)).toBe(true)
+      expect(progress[0]).toBeLessThan(total)
+      expect(recorder.drainsAtProgress.every((drains) => drains === 0)).toBe(true)
     }))
 
   it.live("coalescing: writes made while bytes are queued are queued exactly once each and flushed intact", () =>

@@ -192,7 +192,10 @@ export class BunConnection implements Connection {
     const written = this.socket.write(this.unsent, this.head, queued)
     if (written < 0) return
     this.head += written
-    if (this.head < this.tail) return
+    if (this.head < this.tail) {
+      if (written > 0) this.handler?.onProgress?.()
+      return
+    }
     this.dropUnsent()
     if (this.phase === Phase.Ending) this.shutdown()
     this.handler?.onDrain()

@@ -262,6 +262,9 @@ export class DenoConnection implements Connection {
           if (written <= 0) throw new Error("the socket accepted no bytes")
           offset += written
           this.inFlight = chunk.length - offset
+          // Handed over, with more still queued: the session may resume at its low-water mark.
+          if (this.inFlight + this.unsentLength > 0) this.handler?.onProgress?.()
+          if (this.closed) return
         }
         if (this.spare === undefined && buffer.length <= MAX_SPARE_WRITE_BUFFER) this.spare = buffer
       }

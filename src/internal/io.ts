@@ -232,6 +232,11 @@ export abstract class SessionIo implements Transport.ConnectionHandler, Host {
 
   onDrain(): void {
     this.drains++
+    this.onProgress()
+  }
+
+  /** Bytes were handed over: at the low-water mark, `sendWait` returns and reading resumes. */
+  onProgress(): void {
     if (this.connection.queuedBytes > this.limits.lowWaterMark) return
     this.releaseLowWaiters()
     if ((this.paused & Paused.Outbound) !== 0) this.unpause(Paused.Outbound)

@@ -189,7 +189,7 @@ export class NodeConnection implements Connection {
 
   /**
    * Called by node:net for each write once it is flushed (with the bytes' count already taken off
-   * `writableLength`). Node's own `drain` event comes only after a write that passed its 16 KiB
+   * `writableLength`): `onProgress` while later writes are still queued, `onDrain` once none is. Node's own `drain` event comes only after a write that passed its 16 KiB
    * high-water mark, while the contract owes `onDrain` after every `write` that returned false.
    * A write that failed is no drain: node:net calls back every queued write with the error (a reset
    * peer) before the socket is destroyed, and a drain then would let a streamed reply go on writing
@@ -197,7 +197,12 @@ export class NodeConnection implements Connection {
    */
   private readonly afterWrite = (error?: Error | null): void => {
     if (error != null) return
-    if (!this.drainOwed || this.closed || this.socket.destroyed || this.socket.writableLength !== 0) return
+    if (!this.drainOwed || this.closed || this.socket.destroyed) return
+    if (this.socket.writableLength !== 0) {
+      // This write is handed over and later ones are still queued.
+      this.handler?.onProgress?.()
+      return
+    }
     this.drainOwed = false
     this.handler?.onDrain()
   }
