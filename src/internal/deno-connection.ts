@@ -263,7 +263,7 @@ export class DenoConnection implements Connection {
           offset += written
           this.inFlight = chunk.length - offset
           // Handed over, with more still queued: the session may resume at its low-water mark.
-          if (this.inFlight + this.unsentLength > 0) this.handler?.onProgress?.()
+          if (this.queuedBytes > 0) this.handler?.onProgress?.()
           if (this.closed) return
         }
         if (this.spare === undefined && buffer.length <= MAX_SPARE_WRITE_BUFFER) this.spare = buffer

@@ -189,8 +189,9 @@ export class NodeConnection implements Connection {
 
   /**
    * Called by node:net for each write once it is flushed (with the bytes' count already taken off
-   * `writableLength`): `onProgress` while later writes are still queued, `onDrain` once none is. Node's own `drain` event comes only after a write that passed its 16 KiB
-   * high-water mark, while the contract owes `onDrain` after every `write` that returned false.
+   * `writableLength`): `onProgress` while later writes are still queued, `onDrain` once none is.
+   * Node's own `drain` event comes only after a write that passed its 16 KiB high-water mark, while
+   * the contract owes `onDrain` after every `write` that returned false.
    * A write that failed is no drain: node:net calls back every queued write with the error (a reset
    * peer) before the socket is destroyed, and a drain then would let a streamed reply go on writing
    * into a dead socket, from inside that callback, until it is closed.
